@@ -1,0 +1,5 @@
+module github.com/chronik-go/chronik/consensus-etcd
+
+go 1.26.8
+
+replace github.com/chronik-go/chronik/core => ../core

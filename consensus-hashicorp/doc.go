@@ -1,0 +1,3 @@
+// Package hashicorp will run Chronik's Raft groups on github.com/hashicorp/raft.
+// Not implemented yet.
+package hashicorp

@@ -1,0 +1,13 @@
+module github.com/chronik-go/chronik/core
+
+go 1.26.8
+
+require (
+	go.opentelemetry.io/otel/metric v1.47.0
+	go.opentelemetry.io/otel/trace v1.47.0
+)
+
+require (
+	github.com/cespare/xxhash/v2 v2.3.0 // indirect
+	go.opentelemetry.io/otel v1.47.0 // indirect
+)

@@ -1,0 +1,2 @@
+// Package memory is a storage.Store held in memory.
+package memory
