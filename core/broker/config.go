@@ -1,0 +1,73 @@
+package broker
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"time"
+)
+
+// Config is the broker's own configuration (the `broker` section, plus the
+// node identity and cluster membership the host fills in).
+type Config struct {
+	// NodeID is this broker's id, unique in the cluster, > 0.
+	NodeID int32 `koanf:"-"`
+	// ClusterID is reported to clients in Metadata and DescribeCluster.
+	ClusterID string `koanf:"-"`
+	// Advertised is the host:port clients are told to reach this broker at.
+	Advertised string `koanf:"-"`
+	// Voters are the brokers of the initial cluster (ids); the metadata
+	// group is bootstrapped with them. Every broker must list the same set.
+	Voters []int32 `koanf:"-"`
+
+	AutoCreateTopics         bool          `koanf:"auto_create_topics"`
+	DefaultPartitions        int32         `koanf:"default_partitions"`
+	DefaultReplicationFactor int16         `koanf:"default_replication_factor"`
+	MaxMessageBytes          int32         `koanf:"max_message_bytes"`
+	BalanceInterval          time.Duration `koanf:"balance_interval"`
+	// ProduceTimeout bounds how long a produce waits for commit when the
+	// client's own timeout is larger.
+	ProduceTimeout time.Duration `koanf:"produce_timeout"`
+
+	_ struct{}
+}
+
+// DefaultConfig returns the broker defaults.
+func DefaultConfig() Config {
+	return Config{
+		NodeID:                   1,
+		ClusterID:                "chronik",
+		AutoCreateTopics:         true,
+		DefaultPartitions:        1,
+		DefaultReplicationFactor: 1,
+		MaxMessageBytes:          1048588, // Kafka's default
+		BalanceInterval:          5 * time.Second,
+		ProduceTimeout:           30 * time.Second,
+	}
+}
+
+// Validate checks the config.
+func (c *Config) Validate() error {
+	var errs []error
+	if c.NodeID <= 0 {
+		errs = append(errs, fmt.Errorf("node id must be > 0, got %d", c.NodeID))
+	}
+	if c.Advertised != "" {
+		if _, _, err := net.SplitHostPort(c.Advertised); err != nil {
+			errs = append(errs, fmt.Errorf("advertised address %q: %w", c.Advertised, err))
+		}
+	}
+	if c.DefaultPartitions < 1 {
+		errs = append(errs, fmt.Errorf("broker.default_partitions must be >= 1, got %d", c.DefaultPartitions))
+	}
+	if c.DefaultReplicationFactor < 1 {
+		errs = append(errs, fmt.Errorf("broker.default_replication_factor must be >= 1, got %d", c.DefaultReplicationFactor))
+	}
+	if c.MaxMessageBytes < 1024 {
+		errs = append(errs, fmt.Errorf("broker.max_message_bytes must be >= 1024, got %d", c.MaxMessageBytes))
+	}
+	if c.BalanceInterval <= 0 || c.ProduceTimeout <= 0 {
+		errs = append(errs, errors.New("broker.balance_interval and broker.produce_timeout must be > 0"))
+	}
+	return errors.Join(errs...)
+}
