@@ -26,7 +26,10 @@
 //     with its index; it fails with CodeNotLeader (and a leader hint) on a
 //     follower. An error other than CodeNotLeader leaves the outcome unknown:
 //     the entry may still commit.
-//  5. The Raft log is the store's log and the only copy of the data. The log
+//  5. The Raft log is the store's log and the only copy of the data: a
+//     proposal's data is stored verbatim as the Data of a storage.KindNormal
+//     entry at the index Propose returned, so the host may read committed
+//     entries straight from its storage.Log (the partition log). The log
 //     prefix is dropped only when the host asks with Compact: the engine
 //     calls StateMachine.Snapshot, which names the index it describes (at
 //     most the applied index), persists the snapshot and drops the entries
