@@ -1,0 +1,106 @@
+package telemetry
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+
+	"go.opentelemetry.io/otel/metric"
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func TestMetricsScrape(t *testing.T) {
+	ctx := context.Background()
+	cfg := DefaultConfig()
+	cfg.PrometheusListen = "127.0.0.1:0"
+	var logs bytes.Buffer
+	tel, err := New(ctx, cfg, Options{LogOutput: &logs, ServiceInstance: "1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := tel.Shutdown(ctx); err != nil {
+			t.Error(err)
+		}
+	})
+
+	set := tel.Settings("storage", "/tmp/x")
+	ctr, err := set.MeterProvider.Meter("chronik/test").Int64Counter("chronik.test.appends", metric.WithDescription("test counter"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctr.Add(ctx, 3)
+	set.Logger.Info("hello", "k", "v")
+	if !strings.Contains(logs.String(), "component=storage") || !strings.Contains(logs.String(), "k=v") {
+		t.Errorf("log line %q lacks component or attribute", logs.String())
+	}
+
+	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+	resp, err := client.Get("http://" + tel.MetricsAddr() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("status %d: %s", resp.StatusCode, body)
+	}
+	if !strings.Contains(string(body), "chronik_test_appends_total") || !strings.Contains(string(body), "} 3") {
+		t.Fatalf("counter missing from scrape:\n%s", body)
+	}
+}
+
+func TestDisabled(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.PrometheusListen = ""
+	tel, err := New(context.Background(), cfg, Options{LogOutput: io.Discard})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tel.MetricsAddr() != "" {
+		t.Errorf("MetricsAddr = %q, want empty", tel.MetricsAddr())
+	}
+	if err := tel.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestValidate(t *testing.T) {
+	tests := []struct {
+		name string
+		edit func(*Config)
+		want string // substring of the error; "" means valid
+	}{
+		{"defaults", func(*Config) {}, ""},
+		{"json", func(c *Config) { c.LogFormat = "json"; c.LogLevel = "debug" }, ""},
+		{"level", func(c *Config) { c.LogLevel = "loud" }, "telemetry.log_level"},
+		{"format", func(c *Config) { c.LogFormat = "xml" }, "telemetry.log_format"},
+		{"listen", func(c *Config) { c.PrometheusListen = "nope" }, "telemetry.prometheus_listen"},
+		{"otlp", func(c *Config) { c.OTLPEndpoint = "127.0.0.1:4318" }, "telemetry.otlp_endpoint"},
+		{"otlp ok", func(c *Config) { c.OTLPEndpoint = "http://127.0.0.1:4318" }, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := DefaultConfig()
+			tt.edit(&c)
+			err := c.Validate()
+			if tt.want == "" {
+				if err != nil {
+					t.Fatalf("unexpected error: %v", err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("error %v, want one naming %s", err, tt.want)
+			}
+		})
+	}
+}
