@@ -1,3 +1,0 @@
-// Package kafka will serve the Kafka wire protocol on franz-go's kmsg.
-// Not implemented yet.
-package kafka
