@@ -125,16 +125,21 @@ func checkModel(t testing.TB, s storage.Store, m *model, extra ...storage.GroupI
 // log was truncated away, may or may not be listed.
 func checkGroups(t testing.TB, s storage.Store, m *model, extra ...storage.GroupID) {
 	t.Helper()
-	if err := groupsMatch(s, m, extra...); err != nil {
+	if err := groupsMatch(s, m); err != nil {
 		t.Error(err)
 	}
 }
 
-func groupsMatch(s storage.Store, m *model, extra ...storage.GroupID) error {
+func groupsMatch(s storage.Store, m *model) error {
 	ids, err := s.Groups(context.Background())
 	if err != nil {
 		return fmt.Errorf("Groups: %w", err)
 	}
+	return listMatches(ids, m)
+}
+
+// listMatches reports whether ids, as listed by Groups, fits m.
+func listMatches(ids []storage.GroupID, m *model) error {
 	listed := make(map[storage.GroupID]bool, len(ids))
 	for _, id := range ids {
 		if listed[id] {
