@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net"
 	"time"
+
+	"github.com/chronik-go/chronik/core/protocol"
 )
 
 // Config is the broker's own configuration (the `broker` section, plus the
@@ -16,9 +18,11 @@ type Config struct {
 	ClusterID string `koanf:"-"`
 	// Advertised is the host:port clients are told to reach this broker at.
 	Advertised string `koanf:"-"`
-	// Voters are the brokers of the initial cluster (ids); the metadata
-	// group is bootstrapped with them. Every broker must list the same set.
-	Voters []int32 `koanf:"-"`
+	// Brokers are every broker of the cluster, this one included, with the
+	// address clients reach it at. The metadata group is bootstrapped with
+	// their ids: every broker must list the same set. Empty: this broker
+	// alone.
+	Brokers []protocol.Broker `koanf:"-"`
 
 	AutoCreateTopics         bool          `koanf:"auto_create_topics"`
 	DefaultPartitions        int32         `koanf:"default_partitions"`

@@ -1,0 +1,1043 @@
+package broker
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/chronik-go/chronik/core/component"
+	"github.com/chronik-go/chronik/core/consensus"
+	"github.com/chronik-go/chronik/core/protocol"
+	"github.com/chronik-go/chronik/core/storage"
+)
+
+// Forwarder sends a metadata change that this broker cannot make itself
+// (it does not lead the metadata group) to the broker that can, over the
+// client protocol. cmd wires protocol-kafka's client-side implementation.
+type Forwarder interface {
+	CreateTopics(ctx context.Context, addr string, req []protocol.CreateTopic) ([]protocol.TopicResult, error)
+}
+
+// Broker is one Chronik broker: it runs the metadata group, starts and stops
+// partition groups from it, and serves protocol.Host.
+type Broker struct {
+	set    component.Settings
+	log    *slog.Logger
+	cfg    Config
+	self   consensus.NodeID
+	engine consensus.Engine
+	store  storage.Store
+	fwd    Forwarder
+
+	meta      *metadata
+	metaGroup consensus.Group
+	pids      *pidAllocator
+
+	mu     sync.RWMutex
+	parts  map[consensus.GroupID]*replica
+	byName map[string][]*replica // index = partition number; nil where not hosted
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+// replica is a partition hosted on this broker.
+type replica struct {
+	p       *partition
+	g       consensus.Group
+	log     storage.Log
+	meta    partitionMeta
+	balance time.Time // next time the balancer may try a transfer
+	backoff time.Duration
+}
+
+var _ protocol.Host = (*Broker)(nil)
+
+// New creates a broker over an engine and the store the engine writes to.
+// fwd may be nil (then auto-creation works only on the controller).
+func New(set component.Settings, cfg Config, engine consensus.Engine, store storage.Store, fwd Forwarder) (*Broker, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if len(cfg.Brokers) == 0 {
+		cfg.Brokers = []protocol.Broker{{ID: cfg.NodeID}}
+	}
+	if !slices.ContainsFunc(cfg.Brokers, func(br protocol.Broker) bool { return br.ID == cfg.NodeID }) {
+		return nil, fmt.Errorf("broker: node %d is not in the broker list", cfg.NodeID)
+	}
+	set = set.WithDefaults()
+	pids, err := openPIDAllocator(store, cfg.NodeID)
+	if err != nil {
+		return nil, err
+	}
+	b := &Broker{
+		set:    set,
+		log:    set.Logger.With("node", cfg.NodeID),
+		cfg:    cfg,
+		self:   consensus.NodeID(cfg.NodeID),
+		engine: engine,
+		store:  store,
+		fwd:    fwd,
+		meta:   newMetadata(),
+		pids:   pids,
+		parts:  map[consensus.GroupID]*replica{},
+		byName: map[string][]*replica{},
+	}
+	b.ctx, b.cancel = context.WithCancel(context.Background())
+	return b, nil
+}
+
+// Start joins the metadata group and starts reconciling partitions from it.
+func (b *Broker) Start(ctx context.Context) error {
+	members := make([]consensus.NodeID, 0, len(b.cfg.Brokers))
+	for _, br := range b.cfg.Brokers {
+		members = append(members, consensus.NodeID(br.ID))
+	}
+	g, err := b.engine.StartGroup(ctx, consensus.GroupSpec{ID: MetadataGroup, Members: members, StateMachine: b.meta})
+	if err != nil {
+		return fmt.Errorf("broker: start metadata group: %w", err)
+	}
+	b.metaGroup = g
+	b.wg.Add(2)
+	go b.reconcileLoop()
+	go b.balanceLoop()
+	return nil
+}
+
+// Shutdown hands leadership of this broker's partitions to other replicas
+// (bounded by ctx), then stops the broker's goroutines. The caller then
+// shuts down the engine and the store.
+func (b *Broker) Shutdown(ctx context.Context) error {
+	b.handOff(ctx)
+	b.cancel()
+	b.wg.Wait()
+	return nil
+}
+
+// handOff transfers leadership of every group this node leads.
+func (b *Broker) handOff(ctx context.Context) {
+	b.mu.RLock()
+	groups := make([]consensus.Group, 0, len(b.parts)+1)
+	for _, r := range b.parts {
+		groups = append(groups, r.g)
+	}
+	b.mu.RUnlock()
+	if b.metaGroup != nil {
+		groups = append(groups, b.metaGroup)
+	}
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 16)
+	for _, g := range groups {
+		st := g.Status()
+		if st.Leader != b.self {
+			continue
+		}
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			for _, to := range st.Voters {
+				if to == b.self {
+					continue
+				}
+				tctx, cancel := context.WithTimeout(ctx, time.Second)
+				err := g.TransferLeadership(tctx, to)
+				cancel()
+				if err == nil {
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// reconcileLoop starts and stops partition groups to match the metadata.
+func (b *Broker) reconcileLoop() {
+	defer b.wg.Done()
+	retry := time.NewTicker(time.Second)
+	defer retry.Stop()
+	for {
+		view, changed := b.meta.current()
+		b.reconcile(view)
+		select {
+		case <-b.ctx.Done():
+			return
+		case <-changed:
+		case <-retry.C:
+		}
+	}
+}
+
+func (b *Broker) reconcile(view *metaState) {
+	want := map[consensus.GroupID]bool{}
+	for _, t := range view.Topics {
+		for i, pm := range t.Partitions {
+			if !slices.Contains(pm.Replicas, b.cfg.NodeID) {
+				continue
+			}
+			want[pm.Group] = true
+			b.mu.RLock()
+			_, running := b.parts[pm.Group]
+			b.mu.RUnlock()
+			if running {
+				continue
+			}
+			if err := b.startPartition(t.Name, int32(i), pm); err != nil {
+				b.log.Warn("start partition", "topic", t.Name, "partition", i, "err", err)
+			}
+		}
+	}
+	b.mu.RLock()
+	var drop []consensus.GroupID
+	for g := range b.parts {
+		if !want[g] {
+			drop = append(drop, g)
+		}
+	}
+	b.mu.RUnlock()
+	for _, g := range drop {
+		b.mu.Lock()
+		r := b.parts[g]
+		delete(b.parts, g)
+		b.mu.Unlock()
+		if err := b.engine.DeleteGroup(b.ctx, g); err != nil && b.ctx.Err() == nil {
+			b.log.Warn("delete partition group", "topic", r.p.topic, "partition", r.p.index, "err", err)
+		}
+	}
+	b.rebuildIndex(view)
+}
+
+func (b *Broker) startPartition(topic string, index int32, pm partitionMeta) error {
+	log, err := b.store.Log(pm.Group)
+	if err != nil {
+		return err
+	}
+	p := newPartition(topic, index, pm.Group, b.self)
+	p.onLeader = b.becameLeader
+	members := make([]consensus.NodeID, len(pm.Replicas))
+	for i, id := range pm.Replicas {
+		members[i] = consensus.NodeID(id)
+	}
+	g, err := b.engine.StartGroup(b.ctx, consensus.GroupSpec{ID: pm.Group, Members: members, StateMachine: p})
+	if err != nil {
+		return err
+	}
+	b.mu.Lock()
+	b.parts[pm.Group] = &replica{p: p, g: g, log: log, meta: pm}
+	b.mu.Unlock()
+	return nil
+}
+
+// rebuildIndex maps topic names to the replicas hosted here.
+func (b *Broker) rebuildIndex(view *metaState) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	byName := make(map[string][]*replica, len(view.Topics))
+	for _, t := range view.Topics {
+		rs := make([]*replica, len(t.Partitions))
+		for i, pm := range t.Partitions {
+			rs[i] = b.parts[pm.Group]
+		}
+		byName[t.Name] = rs
+	}
+	b.byName = byName
+}
+
+// becameLeader proposes the epoch marker of a new term; the partition
+// serves as leader once the marker is applied (see partition.serving).
+func (b *Broker) becameLeader(p *partition, term uint64) {
+	b.wg.Add(1)
+	go func() {
+		defer b.wg.Done()
+		data := make([]byte, 9)
+		data[0] = cmdEpoch
+		binary.BigEndian.PutUint64(data[1:], term)
+		for attempt := 0; ; attempt++ {
+			b.mu.RLock()
+			r := b.parts[p.group]
+			b.mu.RUnlock()
+			if r == nil {
+				// StartGroup has not returned yet; the group is registered shortly.
+				select {
+				case <-b.ctx.Done():
+					return
+				case <-time.After(10 * time.Millisecond):
+				}
+				continue
+			}
+			st := r.g.Status()
+			if st.Term != term || st.Leader != b.self {
+				return
+			}
+			ctx, cancel := context.WithTimeout(b.ctx, 5*time.Second)
+			_, err := r.g.Propose(ctx, data)
+			cancel()
+			if err == nil || b.ctx.Err() != nil {
+				return
+			}
+			select {
+			case <-b.ctx.Done():
+				return
+			case <-time.After(min(time.Duration(attempt+1)*20*time.Millisecond, time.Second)):
+			}
+		}
+	}()
+}
+
+// balanceLoop moves partition leadership to each partition's preferred
+// replica (the first), so that leaders spread as assignments do.
+func (b *Broker) balanceLoop() {
+	defer b.wg.Done()
+	t := time.NewTicker(b.cfg.BalanceInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-b.ctx.Done():
+			return
+		case <-t.C:
+		}
+		b.balance()
+	}
+}
+
+func (b *Broker) balance() {
+	now := time.Now()
+	b.mu.RLock()
+	var todo []*replica
+	for _, r := range b.parts {
+		if len(r.meta.Replicas) > 1 && r.meta.Replicas[0] != b.cfg.NodeID && now.After(r.balance) {
+			todo = append(todo, r)
+		}
+	}
+	b.mu.RUnlock()
+	for _, r := range todo {
+		st := r.g.Status()
+		if st.Leader != b.self {
+			continue
+		}
+		ctx, cancel := context.WithTimeout(b.ctx, time.Second)
+		err := r.g.TransferLeadership(ctx, consensus.NodeID(r.meta.Replicas[0]))
+		cancel()
+		b.mu.Lock()
+		if err != nil {
+			r.backoff = min(max(2*r.backoff, b.cfg.BalanceInterval), 5*time.Minute)
+		} else {
+			r.backoff = 0
+		}
+		r.balance = time.Now().Add(r.backoff)
+		b.mu.Unlock()
+	}
+}
+
+// lookup finds a hosted partition; code says why not when it is not.
+func (b *Broker) lookup(topic string, part int32) (*replica, *topicMeta, protocol.ErrorCode) {
+	view, _ := b.meta.current()
+	t := view.Topics[topic]
+	if t == nil || part < 0 || int(part) >= len(t.Partitions) {
+		return nil, t, protocol.ErrUnknownTopicOrPartition
+	}
+	b.mu.RLock()
+	rs := b.byName[topic]
+	var r *replica
+	if int(part) < len(rs) {
+		r = rs[part]
+	}
+	b.mu.RUnlock()
+	if r == nil {
+		return nil, t, protocol.ErrNotLeaderOrFollower
+	}
+	return r, t, protocol.ErrNone
+}
+
+// Cluster implements protocol.Host.
+func (b *Broker) Cluster(ctx context.Context) protocol.Cluster {
+	c := protocol.Cluster{ID: b.cfg.ClusterID, Controller: -1, Brokers: slices.Clone(b.cfg.Brokers)}
+	if b.metaGroup != nil {
+		if l := b.metaGroup.Status().Leader; l != 0 {
+			c.Controller = int32(l)
+		}
+	}
+	return c
+}
+
+// Metadata implements protocol.Host.
+func (b *Broker) Metadata(ctx context.Context, names []string, autoCreate bool) ([]protocol.TopicMetadata, error) {
+	view, _ := b.meta.current()
+	if names == nil {
+		for n := range view.Topics {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+	} else if autoCreate && b.cfg.AutoCreateTopics {
+		var missing []protocol.CreateTopic
+		for _, n := range names {
+			if view.Topics[n] == nil && validTopicName(n) == nil {
+				missing = append(missing, protocol.CreateTopic{Name: n, NumPartitions: -1, ReplicationFactor: -1})
+			}
+		}
+		if len(missing) > 0 {
+			b.CreateTopics(ctx, missing, false)
+			view, _ = b.meta.current()
+		}
+	}
+	out := make([]protocol.TopicMetadata, 0, len(names))
+	for _, n := range names {
+		if err := validTopicName(n); err != nil {
+			out = append(out, protocol.TopicMetadata{Name: n, Err: protocol.ErrInvalidTopicException})
+			continue
+		}
+		t := view.Topics[n]
+		if t == nil {
+			out = append(out, protocol.TopicMetadata{Name: n, Err: protocol.ErrUnknownTopicOrPartition})
+			continue
+		}
+		tm := protocol.TopicMetadata{Name: n, ID: t.ID, Internal: len(n) > 2 && n[:2] == "__"}
+		b.mu.RLock()
+		rs := b.byName[n]
+		b.mu.RUnlock()
+		for i, pm := range t.Partitions {
+			p := protocol.PartitionMetadata{Partition: int32(i), Leader: -1, Replicas: pm.Replicas, ISR: pm.Replicas}
+			var r *replica
+			if i < len(rs) {
+				r = rs[i]
+			}
+			if r != nil {
+				st := r.g.Status()
+				if st.Leader != 0 {
+					p.Leader, p.LeaderEpoch = int32(st.Leader), int32(st.Term)
+				}
+			} else {
+				// Not hosted here: name the preferred replica; a client that
+				// guessed wrong gets NOT_LEADER_OR_FOLLOWER and asks again.
+				p.Leader = pm.Replicas[0]
+			}
+			if p.Leader == -1 {
+				p.Err = protocol.ErrLeaderNotAvailable
+			}
+			tm.Partitions = append(tm.Partitions, p)
+		}
+		out = append(out, tm)
+	}
+	return out, nil
+}
+
+// proposeTimeout bounds a produce's wait for commit.
+func (b *Broker) proposeTimeout(d time.Duration) time.Duration {
+	if d <= 0 || d > b.cfg.ProduceTimeout {
+		return b.cfg.ProduceTimeout
+	}
+	return d
+}
+
+// errorFromConsensus maps a proposal error to the Kafka code a client
+// retries on.
+func errorFromConsensus(err error) protocol.ErrorCode {
+	switch consensus.CodeOf(err) {
+	case consensus.CodeNotLeader, consensus.CodeStopped, consensus.CodeDropped, consensus.CodeNotFound:
+		return protocol.ErrNotLeaderOrFollower
+	case consensus.CodeTimeout:
+		return protocol.ErrRequestTimedOut
+	case consensus.CodeStorage:
+		return protocol.ErrKafkaStorageError
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		return protocol.ErrRequestTimedOut
+	}
+	return protocol.ErrUnknownServerError
+}
+
+// Produce implements protocol.Host.
+func (b *Broker) Produce(ctx context.Context, req protocol.ProduceRequest) protocol.ProduceResult {
+	res := protocol.ProduceResult{BaseOffset: -1, LogAppendTime: -1, LogStartOffset: -1}
+	r, t, code := b.lookup(req.Topic, req.Partition)
+	if code != protocol.ErrNone {
+		res.Err = code
+		return res
+	}
+	ss := r.p.serving()
+	if !ss.ready {
+		res.Err = protocol.ErrNotLeaderOrFollower
+		return res
+	}
+	maxBytes := b.topicMaxMessageBytes(t)
+	for pos := 0; pos < len(req.Records); {
+		h, err := parseBatch(req.Records[pos:])
+		if err != nil {
+			res.Err, res.ErrMsg = batchErrCode(err), err.Error()
+			return res
+		}
+		if h.Length > maxBytes {
+			res.Err, res.ErrMsg = protocol.ErrMessageTooLarge, fmt.Sprintf("record batch of %d bytes exceeds max.message.bytes %d", h.Length, maxBytes)
+			return res
+		}
+		if h.transactional() || h.control() {
+			res.Err, res.ErrMsg = protocol.ErrInvalidRecord, "transactional and control batches are not supported"
+			return res
+		}
+		pos += h.Length
+	}
+	if len(req.Records) == 0 {
+		res.Err = protocol.ErrCorruptMessage
+		return res
+	}
+	data := make([]byte, 1+len(req.Records))
+	data[0] = cmdRecords
+	copy(data[1:], req.Records)
+	pctx, cancel := context.WithTimeout(ctx, b.proposeTimeout(req.Timeout))
+	defer cancel()
+	index, err := r.g.Propose(pctx, data)
+	if err != nil {
+		res.Err, res.ErrMsg = errorFromConsensus(err), err.Error()
+		return res
+	}
+	ar, ok := r.p.takeResult(index)
+	if !ok {
+		res.Err, res.ErrMsg = protocol.ErrUnknownServerError, "apply result lost"
+		return res
+	}
+	if ar.err != protocol.ErrNone {
+		res.Err, res.ErrMsg = ar.err, ar.msg
+		return res
+	}
+	res.BaseOffset = ar.baseOffset
+	res.LogStartOffset = r.p.serving().startOffset
+	return res
+}
+
+// Fetch implements protocol.Host: it reads what is there and, while that is
+// less than MinBytes, waits for commits until MaxWait.
+func (b *Broker) Fetch(ctx context.Context, req protocol.FetchRequest) []protocol.FetchResult {
+	wake := make(chan struct{}, 1)
+	var registered []*partition
+	defer func() {
+		for _, p := range registered {
+			p.removeWaiter(wake)
+		}
+	}()
+	deadline := time.NewTimer(req.MaxWait)
+	defer deadline.Stop()
+	for {
+		out, total, stop := b.fetchOnce(req)
+		if stop || total >= int(req.MinBytes) || req.MaxWait <= 0 {
+			return out
+		}
+		if registered == nil {
+			for _, fp := range req.Partitions {
+				if r, _, code := b.lookup(fp.Topic, fp.Partition); code == protocol.ErrNone {
+					r.p.addWaiter(wake)
+					registered = append(registered, r.p)
+				}
+			}
+			continue // re-read: a commit may have landed before registering
+		}
+		select {
+		case <-wake:
+		case <-deadline.C:
+			out, _, _ := b.fetchOnce(req)
+			return out
+		case <-ctx.Done():
+			return out
+		}
+	}
+}
+
+// fetchOnce reads every partition once. stop reports an error that should
+// be returned at once.
+func (b *Broker) fetchOnce(req protocol.FetchRequest) (out []protocol.FetchResult, total int, stop bool) {
+	out = make([]protocol.FetchResult, len(req.Partitions))
+	budget := int(req.MaxBytes)
+	if budget <= 0 {
+		budget = 1 << 30
+	}
+	for i, fp := range req.Partitions {
+		fr := &out[i]
+		fr.Topic, fr.Partition = fp.Topic, fp.Partition
+		fr.HighWatermark, fr.LastStableOffset, fr.LogStartOffset = -1, -1, -1
+		r, _, code := b.lookup(fp.Topic, fp.Partition)
+		if code != protocol.ErrNone {
+			fr.Err, stop = code, true
+			continue
+		}
+		ss := r.p.serving()
+		if !ss.ready {
+			fr.Err, stop = protocol.ErrNotLeaderOrFollower, true
+			continue
+		}
+		fr.HighWatermark, fr.LastStableOffset, fr.LogStartOffset = ss.hwm, ss.hwm, ss.startOffset
+		if fp.Offset < ss.startOffset || fp.Offset > ss.hwm {
+			fr.Err, stop = protocol.ErrOffsetOutOfRange, true
+			continue
+		}
+		limit := int(fp.MaxBytes)
+		if limit <= 0 || limit > budget {
+			limit = budget
+		}
+		recs, err := b.readRecords(r, fp.Offset, ss.hwm, limit, total == 0)
+		if err != nil {
+			if storage.CodeOf(err) == storage.CodeCompacted {
+				fr.Err = protocol.ErrOffsetOutOfRange
+			} else {
+				fr.Err = protocol.ErrKafkaStorageError
+				b.log.Error("fetch read", "topic", fp.Topic, "partition", fp.Partition, "err", err)
+			}
+			stop = true
+			continue
+		}
+		fr.Records = recs
+		total += len(recs)
+		budget -= len(recs)
+	}
+	return out, total, stop
+}
+
+// readRecords returns whole batches from offset off below hwm, at most
+// limit bytes, but at least one batch when mustOne (KIP-74).
+func (b *Broker) readRecords(r *replica, off, hwm int64, limit int, mustOne bool) ([]byte, error) {
+	if off >= hwm || limit <= 0 && !mustOne {
+		return nil, nil
+	}
+	batches := r.p.locate(off, 4096)
+	var out []byte
+	for i := 0; i < len(batches); {
+		// Read every batch of the same entry with one Entries call.
+		lo := batches[i].raftIndex
+		j := i
+		size := 0
+		for j < len(batches) && batches[j].lastOffset < hwm && (size+int(batches[j].length) <= limit-len(out) || (mustOne && len(out) == 0 && j == i)) {
+			size += int(batches[j].length)
+			j++
+		}
+		if j == i {
+			break
+		}
+		hi := batches[j-1].raftIndex + 1
+		ents, err := r.log.Entries(lo, hi, 0)
+		if err != nil {
+			return nil, err
+		}
+		byIndex := make(map[uint64][]byte, len(ents))
+		for _, e := range ents {
+			if e.Kind == storage.KindNormal && len(e.Data) > 0 && e.Data[0] == cmdRecords {
+				byIndex[e.Index] = e.Data[1:]
+			}
+		}
+		for ; i < j; i++ {
+			bi := batches[i]
+			d := byIndex[bi.raftIndex]
+			if int(bi.pos+bi.length) > len(d) {
+				return nil, storage.Errorf(storage.CodeCorrupt, "partition %s-%d: entry %d does not hold the batch at offset %d", r.p.topic, r.p.index, bi.raftIndex, bi.baseOffset)
+			}
+			start := len(out)
+			out = append(out, d[bi.pos:bi.pos+bi.length]...)
+			setBatchOffsets(out[start:], bi.baseOffset, int32(bi.term))
+		}
+		if j < len(batches) && len(out) >= limit {
+			break
+		}
+	}
+	return out, nil
+}
+
+// ListOffsets implements protocol.Host.
+func (b *Broker) ListOffsets(ctx context.Context, req protocol.ListOffsetsRequest) protocol.ListOffsetsResult {
+	res := protocol.ListOffsetsResult{Timestamp: -1, Offset: -1, LeaderEpoch: -1}
+	r, _, code := b.lookup(req.Topic, req.Partition)
+	if code != protocol.ErrNone {
+		res.Err = code
+		return res
+	}
+	ss := r.p.serving()
+	if !ss.ready {
+		res.Err = protocol.ErrNotLeaderOrFollower
+		return res
+	}
+	res.LeaderEpoch = int32(ss.term)
+	switch req.Timestamp {
+	case -1:
+		res.Offset = ss.hwm
+	case -2:
+		res.Offset = ss.startOffset
+	case -3:
+		if off, ts, ok := r.p.maxTimestamp(); ok {
+			res.Offset, res.Timestamp = off, ts
+		}
+	default:
+		bi, ok := r.p.batchForTime(req.Timestamp)
+		if !ok {
+			return res
+		}
+		ents, err := r.log.Entries(bi.raftIndex, bi.raftIndex+1, 0)
+		if err != nil || len(ents) == 0 || len(ents[0].Data) < int(1+bi.pos+bi.length) {
+			res.Offset, res.Timestamp = bi.baseOffset, bi.maxTS
+			return res
+		}
+		batch := ents[0].Data[1+bi.pos : 1+bi.pos+bi.length]
+		h, err := parseBatch(batch)
+		delta := int32(0)
+		if err == nil {
+			delta = max(firstOffsetAtOrAfter(batch, h, req.Timestamp), 0)
+		}
+		res.Offset = max(bi.baseOffset+int64(delta), ss.startOffset)
+		res.Timestamp = req.Timestamp
+	}
+	return res
+}
+
+// metaLeader reports whether this broker leads the metadata group, and the
+// leader otherwise.
+func (b *Broker) metaLeader() (bool, consensus.NodeID) {
+	st := b.metaGroup.Status()
+	return st.Leader == b.self, st.Leader
+}
+
+// proposeMeta proposes a metadata change on the leader and waits for it.
+func (b *Broker) proposeMeta(ctx context.Context, c metaCmd) (protocol.ErrorCode, string) {
+	data, err := json.Marshal(c)
+	if err != nil {
+		return protocol.ErrUnknownServerError, err.Error()
+	}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	index, err := b.metaGroup.Propose(ctx, data)
+	if err != nil {
+		if consensus.CodeOf(err) == consensus.CodeNotLeader {
+			return protocol.ErrNotController, err.Error()
+		}
+		return errorFromConsensus(err), err.Error()
+	}
+	ar, _ := b.meta.takeResult(index)
+	return ar.err, ar.msg
+}
+
+// brokerIDs returns the broker ids, sorted.
+func (b *Broker) brokerIDs() []int32 {
+	ids := make([]int32, len(b.cfg.Brokers))
+	for i, br := range b.cfg.Brokers {
+		ids[i] = br.ID
+	}
+	slices.Sort(ids)
+	return ids
+}
+
+// assign spreads count new partitions' replicas round-robin over the
+// brokers, starting at a position that rotates with the partition index so
+// that preferred leaders spread too.
+func (b *Broker) assign(topic string, first, count int32, rf int16) [][]int32 {
+	ids := b.brokerIDs()
+	n := len(ids)
+	start := int(hashString(topic) % uint32(n))
+	out := make([][]int32, count)
+	for i := range out {
+		p := int(first) + i
+		reps := make([]int32, rf)
+		for j := range reps {
+			reps[j] = ids[(start+p+j)%n]
+		}
+		out[i] = reps
+	}
+	return out
+}
+
+func hashString(s string) uint32 {
+	h := uint32(2166136261)
+	for i := 0; i < len(s); i++ {
+		h ^= uint32(s[i])
+		h *= 16777619
+	}
+	return h
+}
+
+// CreateTopics implements protocol.Host.
+func (b *Broker) CreateTopics(ctx context.Context, req []protocol.CreateTopic, validateOnly bool) []protocol.TopicResult {
+	out := make([]protocol.TopicResult, len(req))
+	view, _ := b.meta.current()
+	leader, leaderID := b.metaLeader()
+	var forward []int
+	for i, ct := range req {
+		r := &out[i]
+		r.Name, r.NumPartitions, r.ReplicationFactor = ct.Name, ct.NumPartitions, ct.ReplicationFactor
+		if err := validTopicName(ct.Name); err != nil {
+			r.Err, r.ErrMsg = protocol.ErrInvalidTopicException, err.Error()
+			continue
+		}
+		if view.Topics[ct.Name] != nil {
+			r.Err, r.ErrMsg = protocol.ErrTopicAlreadyExists, fmt.Sprintf("topic %q already exists", ct.Name)
+			continue
+		}
+		var replicas [][]int32
+		if len(ct.Assignment) > 0 {
+			if ct.NumPartitions != -1 || ct.ReplicationFactor != -1 {
+				r.Err, r.ErrMsg = protocol.ErrInvalidRequest, "a replica assignment excludes partition count and replication factor"
+				continue
+			}
+			var err error
+			if replicas, err = b.checkAssignment(ct.Assignment); err != nil {
+				r.Err, r.ErrMsg = protocol.ErrInvalidReplicaAssignment, err.Error()
+				continue
+			}
+			r.NumPartitions, r.ReplicationFactor = int32(len(replicas)), int16(len(replicas[0]))
+		}
+		if r.NumPartitions == -1 {
+			r.NumPartitions = b.cfg.DefaultPartitions
+		}
+		if r.ReplicationFactor == -1 {
+			r.ReplicationFactor = min(b.cfg.DefaultReplicationFactor, int16(len(b.cfg.Brokers)))
+		}
+		if r.NumPartitions < 1 || r.NumPartitions > 10000 {
+			r.Err, r.ErrMsg = protocol.ErrInvalidPartitions, fmt.Sprintf("partition count %d is not in 1..10000", r.NumPartitions)
+			continue
+		}
+		if r.ReplicationFactor < 1 || int(r.ReplicationFactor) > len(b.cfg.Brokers) {
+			r.Err, r.ErrMsg = protocol.ErrInvalidReplicationFactor, fmt.Sprintf("replication factor %d with %d brokers", r.ReplicationFactor, len(b.cfg.Brokers))
+			continue
+		}
+		if code, err := validateTopicConfigs(ct.Configs); err != nil {
+			r.Err, r.ErrMsg = code, err.Error()
+			continue
+		}
+		r.Configs = b.describeTopicConfigs(ct.Configs, nil)
+		if validateOnly {
+			continue
+		}
+		if !leader {
+			forward = append(forward, i)
+			continue
+		}
+		if replicas == nil {
+			replicas = b.assign(ct.Name, 0, r.NumPartitions, r.ReplicationFactor)
+		}
+		var id [16]byte
+		_, _ = rand.Read(id[:])
+		r.Err, r.ErrMsg = b.proposeMeta(ctx, metaCmd{Op: "create_topic", Topic: ct.Name, ID: id, Replicas: replicas, Configs: ct.Configs})
+		if r.Err == protocol.ErrNone {
+			r.ID = id
+		}
+	}
+	if len(forward) > 0 {
+		b.forwardCreate(ctx, req, forward, out, leaderID)
+	}
+	return out
+}
+
+// forwardCreate sends the topics at indexes idx to the metadata leader.
+func (b *Broker) forwardCreate(ctx context.Context, req []protocol.CreateTopic, idx []int, out []protocol.TopicResult, leader consensus.NodeID) {
+	fail := func(code protocol.ErrorCode, msg string) {
+		for _, i := range idx {
+			out[i].Err, out[i].ErrMsg = code, msg
+		}
+	}
+	var addr string
+	for _, br := range b.cfg.Brokers {
+		if consensus.NodeID(br.ID) == leader && br.Host != "" {
+			addr = fmt.Sprintf("%s:%d", br.Host, br.Port)
+		}
+	}
+	if b.fwd == nil || addr == "" {
+		fail(protocol.ErrNotController, "this broker is not the controller")
+		return
+	}
+	sub := make([]protocol.CreateTopic, len(idx))
+	for k, i := range idx {
+		sub[k] = req[i]
+	}
+	res, err := b.fwd.CreateTopics(ctx, addr, sub)
+	if err != nil || len(res) != len(sub) {
+		fail(protocol.ErrNotController, fmt.Sprintf("forwarding to the controller: %v", err))
+		return
+	}
+	for k, i := range idx {
+		out[i] = res[k]
+	}
+	// Wait (briefly) until the new topics are visible here too.
+	deadline := time.After(2 * time.Second)
+	for {
+		view, changed := b.meta.current()
+		all := true
+		for _, i := range idx {
+			if out[i].Err == protocol.ErrNone && view.Topics[out[i].Name] == nil {
+				all = false
+			}
+		}
+		if all {
+			return
+		}
+		select {
+		case <-changed:
+		case <-deadline:
+			return
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+func (b *Broker) checkAssignment(a map[int32][]int32) ([][]int32, error) {
+	n := int32(len(a))
+	out := make([][]int32, n)
+	ids := b.brokerIDs()
+	for p, reps := range a {
+		if p < 0 || p >= n {
+			return nil, fmt.Errorf("partitions must be numbered 0..%d", n-1)
+		}
+		if len(reps) == 0 {
+			return nil, fmt.Errorf("partition %d has no replicas", p)
+		}
+		seen := map[int32]bool{}
+		for _, id := range reps {
+			if !slices.Contains(ids, id) {
+				return nil, fmt.Errorf("broker %d does not exist", id)
+			}
+			if seen[id] {
+				return nil, fmt.Errorf("partition %d lists broker %d twice", p, id)
+			}
+			seen[id] = true
+		}
+		out[p] = slices.Clone(reps)
+	}
+	for p := range out {
+		if len(out[p]) != len(out[0]) {
+			return nil, errors.New("every partition needs the same number of replicas")
+		}
+	}
+	return out, nil
+}
+
+// DeleteTopics implements protocol.Host.
+func (b *Broker) DeleteTopics(ctx context.Context, names []string) []protocol.TopicResult {
+	out := make([]protocol.TopicResult, len(names))
+	view, _ := b.meta.current()
+	leader, _ := b.metaLeader()
+	for i, n := range names {
+		r := &out[i]
+		r.Name = n
+		t := view.Topics[n]
+		if t == nil {
+			r.Err = protocol.ErrUnknownTopicOrPartition
+			continue
+		}
+		r.ID = t.ID
+		if !leader {
+			r.Err = protocol.ErrNotController
+			continue
+		}
+		r.Err, r.ErrMsg = b.proposeMeta(ctx, metaCmd{Op: "delete_topic", Topic: n})
+	}
+	return out
+}
+
+// CreatePartitions implements protocol.Host.
+func (b *Broker) CreatePartitions(ctx context.Context, req []protocol.CreatePartitions, validateOnly bool) []protocol.TopicResult {
+	out := make([]protocol.TopicResult, len(req))
+	view, _ := b.meta.current()
+	leader, _ := b.metaLeader()
+	for i, cp := range req {
+		r := &out[i]
+		r.Name = cp.Topic
+		t := view.Topics[cp.Topic]
+		if t == nil {
+			r.Err = protocol.ErrUnknownTopicOrPartition
+			continue
+		}
+		cur := int32(len(t.Partitions))
+		if cp.Count <= cur || cp.Count > 10000 {
+			r.Err, r.ErrMsg = protocol.ErrInvalidPartitions, fmt.Sprintf("topic has %d partitions; the new count must be larger (got %d)", cur, cp.Count)
+			continue
+		}
+		rf := int16(len(t.Partitions[0].Replicas))
+		replicas := b.assign(cp.Topic, cur, cp.Count-cur, rf)
+		if len(cp.Assignment) > 0 {
+			if int32(len(cp.Assignment)) != cp.Count-cur {
+				r.Err, r.ErrMsg = protocol.ErrInvalidReplicaAssignment, "the assignment must name every new partition"
+				continue
+			}
+			m := map[int32][]int32{}
+			for k, reps := range cp.Assignment {
+				m[int32(k)] = reps
+			}
+			var err error
+			if replicas, err = b.checkAssignment(m); err != nil {
+				r.Err, r.ErrMsg = protocol.ErrInvalidReplicaAssignment, err.Error()
+				continue
+			}
+		}
+		if validateOnly {
+			continue
+		}
+		if !leader {
+			r.Err = protocol.ErrNotController
+			continue
+		}
+		r.Err, r.ErrMsg = b.proposeMeta(ctx, metaCmd{Op: "create_partitions", Topic: cp.Topic, Replicas: replicas})
+	}
+	return out
+}
+
+// DescribeConfigs implements protocol.Host.
+func (b *Broker) DescribeConfigs(ctx context.Context, req []protocol.ConfigResource) []protocol.ConfigResult {
+	out := make([]protocol.ConfigResult, len(req))
+	view, _ := b.meta.current()
+	for i, cr := range req {
+		r := &out[i]
+		r.Type, r.Name = cr.Type, cr.Name
+		switch cr.Type {
+		case 2: // topic
+			t := view.Topics[cr.Name]
+			if t == nil {
+				r.Err, r.ErrMsg = protocol.ErrUnknownTopicOrPartition, fmt.Sprintf("topic %q does not exist", cr.Name)
+				continue
+			}
+			r.Configs = b.describeTopicConfigs(t.Configs, cr.Keys)
+		case 4: // broker
+			r.Configs = b.describeBrokerConfigs(cr.Keys)
+		default:
+			r.Err, r.ErrMsg = protocol.ErrInvalidRequest, fmt.Sprintf("config resource type %d is not supported", cr.Type)
+		}
+	}
+	return out
+}
+
+func (b *Broker) describeBrokerConfigs(keys []string) []protocol.ConfigEntry {
+	vals := map[string]string{
+		"auto.create.topics.enable":  fmt.Sprint(b.cfg.AutoCreateTopics),
+		"num.partitions":             fmt.Sprint(b.cfg.DefaultPartitions),
+		"default.replication.factor": fmt.Sprint(b.cfg.DefaultReplicationFactor),
+		"message.max.bytes":          fmt.Sprint(b.cfg.MaxMessageBytes),
+		"broker.id":                  fmt.Sprint(b.cfg.NodeID),
+	}
+	if keys == nil {
+		for k := range vals {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+	}
+	var out []protocol.ConfigEntry
+	for _, k := range keys {
+		if v, ok := vals[k]; ok {
+			out = append(out, protocol.ConfigEntry{Name: k, Value: &v, ReadOnly: true, Source: protocol.ConfigSourceStaticBroker})
+		}
+	}
+	return out
+}
+
+// InitProducerID implements protocol.Host.
+func (b *Broker) InitProducerID(ctx context.Context, req protocol.InitProducerIDRequest) protocol.InitProducerIDResult {
+	if req.TransactionalID != nil && *req.TransactionalID != "" {
+		return protocol.InitProducerIDResult{Err: protocol.ErrCoordinatorNotAvailable, ProducerID: -1, ProducerEpoch: -1}
+	}
+	id, err := b.pids.allocate(ctx)
+	if err != nil {
+		b.log.Error("allocate producer id", "err", err)
+		return protocol.InitProducerIDResult{Err: protocol.ErrKafkaStorageError, ProducerID: -1, ProducerEpoch: -1}
+	}
+	return protocol.InitProducerIDResult{ProducerID: id, ProducerEpoch: 0}
+}
