@@ -13,6 +13,25 @@
 //
 // Errors are compared by code (storage.CodeOf), never by message.
 //
+// # What the suite pins down beyond the package doc
+//
+//   - GroupWrites of the same group in one batch take effect in order, each
+//     checked against the log the previous one left.
+//   - TruncBefore at or below FirstIndex does nothing.
+//   - Entries with lo > hi is CodeInvalid; with lo below FirstIndex and hi
+//     past LastIndex+1, CodeCompacted or CodeUnavailable.
+//   - Groups lists every group holding entries or state and no group never
+//     written or dropped; a group holding neither (its log truncated or
+//     reset away, no state) may be listed or not.
+//   - An empty, non-nil State is read back with length 0 (nil or not).
+//   - Drop of a group never written returns nil or CodeNotFound; a Log
+//     taken before Drop reads the group as empty (and then as rewritten).
+//   - After Close every call, on the Store and on Logs taken before,
+//     returns CodeClosed; a second Close returns nil or CodeClosed.
+//   - A persistent store keeps unsynced writes across a clean Close.
+//   - In a crash a returned Drop is as durable as a synced Write: it and
+//     every write before it survive.
+//
 // # Goroutine leaks
 //
 // Every sub-test checks with go.uber.org/goleak that the goroutines alive at
@@ -65,7 +84,8 @@ type Capabilities struct {
 }
 
 // Crasher is an optional capability of a persistent store's Harness,
-// checked by type assertion. RunCrashTests needs it.
+// checked by type assertion. RunCrashTests needs it. CrashDir does the
+// file work for a store that tracks how much of each file it has synced.
 type Crasher interface {
 	// CrashCopy makes a crash image of the open store s (opened by this
 	// harness): a copy of its files in which every byte written after the
