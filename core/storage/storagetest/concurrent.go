@@ -20,7 +20,7 @@ func (c *conformance) testConcurrentGroups(t *testing.T, s storage.Store) {
 		writers   = 8
 		perWriter = 4
 		writes    = 60
-		readers   = 4
+		readers   = 2
 	)
 	models := make([]*model, writers)
 	var wg sync.WaitGroup
