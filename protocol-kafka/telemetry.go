@@ -24,12 +24,12 @@ const scope = "github.com/chronik-go/chronik/protocol-kafka"
 //     protocol error (frame_size, unknown_key, unsupported_version,
 //     malformed) or refused (max_connections).
 type telemetry struct {
-	tracer    trace.Tracer
-	requests  metric.Int64Counter
-	duration  metric.Float64Histogram
-	conns     metric.Int64UpDownCounter
-	connErrs  metric.Int64Counter
-	apiAttrs  [kmsg.MaxKey + 1]attribute.KeyValue
+	tracer   trace.Tracer
+	requests metric.Int64Counter
+	duration metric.Float64Histogram
+	conns    metric.Int64UpDownCounter
+	connErrs metric.Int64Counter
+	apiAttrs [kmsg.MaxKey + 1]attribute.KeyValue
 }
 
 func newTelemetry(set component.Settings) (*telemetry, error) {
