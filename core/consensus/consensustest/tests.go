@@ -1,0 +1,535 @@
+package consensustest
+
+import (
+	"fmt"
+	"runtime"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chronik-go/chronik/core/consensus"
+	"github.com/chronik-go/chronik/core/storage"
+)
+
+func without(ids []nodeID, out ...nodeID) []nodeID {
+	return slices.DeleteFunc(slices.Clone(ids), func(id nodeID) bool { return slices.Contains(out, id) })
+}
+
+func wantCode(t *testing.T, what string, err error, want consensus.Code) {
+	t.Helper()
+	if got := consensus.CodeOf(err); got != want {
+		t.Errorf("%s: %v (code %s), want code %s", what, err, got, want)
+	}
+}
+
+// testElectAndReplicate: a group elects one leader, replicates sequential
+// and concurrent proposals, and every replica applies the same sequence.
+func testElectAndReplicate(t *testing.T, s *suite) {
+	c := newCluster(t, s, 3, clusterOpts{})
+	const g = 1
+	c.startGroupAll(g)
+	all := c.ids()
+	leader, term := c.waitLeader(g, all, c.electBound())
+	t.Logf("leader %d at term %d", leader, term)
+	c.proposeN(g, "seq", 20)
+
+	var wg sync.WaitGroup
+	for p := range 4 {
+		wg.Go(func() {
+			for i := range 10 {
+				if _, err := c.tryPropose(g, fmt.Sprintf("g%d/conc%d/%d", g, p, i)); err != nil {
+					t.Errorf("concurrent Propose: %v", err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	st := c.waitConverged(g, all)
+	if len(st) != 60 {
+		t.Errorf("applied %d entries, want 60", len(st))
+	}
+	// Status agrees with what was applied.
+	last := st[len(st)-1].Index
+	for _, id := range all {
+		if s := c.group(id, g).Status(); s.Applied < last || s.Commit < last {
+			t.Errorf("node %d: Status commit %d applied %d, below applied index %d", id, s.Commit, s.Applied, last)
+		}
+		if s := c.group(id, g).Status(); !slices.Equal(sorted(s.Voters), all) {
+			t.Errorf("node %d: Status voters %v, want %v", id, s.Voters, all)
+		}
+	}
+}
+
+func sorted(ids []nodeID) []nodeID { return slices.Sorted(slices.Values(ids)) }
+
+// testErrors: NotLeader with a hint, Exists, and Stopped after StopGroup
+// and after Shutdown.
+func testErrors(t *testing.T, s *suite) {
+	c := newCluster(t, s, 3, clusterOpts{})
+	const g = 1
+	c.startGroupAll(g)
+	all := c.ids()
+	leader, _ := c.waitLeader(g, all, c.electBound())
+	c.propose(g, "first")
+	c.waitConverged(g, all)
+	followers := without(all, leader)
+
+	ctx, cancel := c.ctxTimeout()
+	defer cancel()
+	for _, f := range followers {
+		_, err := c.group(f, g).Propose(ctx, []byte("on a follower"))
+		wantCode(t, fmt.Sprintf("Propose on follower %d", f), err, consensus.CodeNotLeader)
+		if h := consensus.LeaderHint(err); h != leader {
+			t.Errorf("Propose on follower %d: leader hint %d, want %d", f, h, leader)
+		}
+	}
+	err := c.group(followers[0], g).TransferLeadership(ctx, followers[1])
+	wantCode(t, "TransferLeadership on a follower", err, consensus.CodeNotLeader)
+
+	f := c.node(followers[0])
+	_, err = f.eng.StartGroup(ctx, consensus.GroupSpec{ID: g, Members: all, StateMachine: newFSM(c.rec(g), f.id)})
+	wantCode(t, "StartGroup of a started group", err, consensus.CodeExists)
+	if grp, ok := f.eng.Group(g); !ok || grp.ID() != g {
+		t.Errorf("Group(%d) = %v, %v", g, grp, ok)
+	}
+	if _, ok := f.eng.Group(g + 1000); ok {
+		t.Errorf("Group of a group never started found")
+	}
+
+	// A stopped group answers CodeStopped.
+	grp := c.group(f.id, g)
+	c.stopGroup(f.id, g, false)
+	if _, ok := f.eng.Group(g); ok {
+		t.Errorf("Group(%d) found after StopGroup", g)
+	}
+	_, err = grp.Propose(ctx, []byte("stopped"))
+	wantCode(t, "Propose after StopGroup", err, consensus.CodeStopped)
+	wantCode(t, "TransferLeadership after StopGroup", grp.TransferLeadership(ctx, leader), consensus.CodeStopped)
+	wantCode(t, "ChangeMembership after StopGroup",
+		grp.ChangeMembership(ctx, consensus.MembershipChange{Type: consensus.AddLearner, Node: 99}), consensus.CodeStopped)
+	wantCode(t, "Compact after StopGroup", grp.Compact(ctx), consensus.CodeStopped)
+
+	// A shut-down engine answers CodeStopped.
+	other := c.node(followers[1])
+	ogrp := c.group(other.id, g)
+	if err := c.shutdown(other); err != nil {
+		t.Fatalf("Shutdown: %v", err)
+	}
+	_, err = ogrp.Propose(ctx, []byte("shut down"))
+	wantCode(t, "Propose after Shutdown", err, consensus.CodeStopped)
+	_, err = other.eng.StartGroup(ctx, consensus.GroupSpec{ID: g + 1, Members: all, StateMachine: newFSM(c.rec(g+1), other.id)})
+	wantCode(t, "StartGroup after Shutdown", err, consensus.CodeStopped)
+	wantCode(t, "StopGroup after Shutdown", other.eng.StopGroup(ctx, g), consensus.CodeStopped)
+}
+
+// testStopAndStartGroup: a follower's group stops while the others commit,
+// starts again from its store and catches up; DeleteGroup drops the data.
+func testStopAndStartGroup(t *testing.T, s *suite) {
+	c := newCluster(t, s, 3, clusterOpts{})
+	const g = 1
+	c.startGroupAll(g)
+	all := c.ids()
+	leader, _ := c.waitLeader(g, all, c.electBound())
+	c.proposeN(g, "before", 10)
+	c.waitConverged(g, all)
+
+	f := without(all, leader)[0]
+	c.stopGroup(f, g, false)
+	c.proposeN(g, "stopped", 10)
+	c.startGroup(c.node(f), g, all)
+	c.waitConverged(g, all)
+
+	c.stopGroup(f, g, true)
+	nd := c.node(f)
+	lg, err := nd.store.Log(g)
+	if err != nil {
+		t.Fatalf("store.Log after DeleteGroup: %v", err)
+	}
+	if last, err := lg.LastIndex(); err != nil || last != 0 {
+		t.Errorf("after DeleteGroup the log holds entries up to %d (%v)", last, err)
+	}
+	if st, err := lg.State(); err != nil || st != nil {
+		t.Errorf("after DeleteGroup the log holds state %q (%v)", st, err)
+	}
+	ctx, cancel := c.ctxTimeout()
+	defer cancel()
+	if gs, err := nd.store.Groups(ctx); err != nil || slices.Contains(gs, g) {
+		t.Errorf("after DeleteGroup the store lists groups %v (%v)", gs, err)
+	}
+	if _, ok := nd.eng.Group(g); ok {
+		t.Errorf("Group(%d) found after DeleteGroup", g)
+	}
+	rest := without(all, f)
+	c.proposeN(g, "after", 5)
+	c.waitConverged(g, rest)
+}
+
+// testLeaderIsolated: the others elect a new leader while the old one is
+// cut off; the old one cannot commit; after healing all agree.
+func testLeaderIsolated(t *testing.T, s *suite) {
+	c := newCluster(t, s, 3, clusterOpts{})
+	const g = 1
+	c.startGroupAll(g)
+	all := c.ids()
+	old, term := c.waitLeader(g, all, c.electBound())
+	c.proposeN(g, "before", 10)
+	c.waitConverged(g, all)
+
+	c.net.Isolate(old)
+	start := time.Now()
+	others := without(all, old)
+	leader, newTerm := c.waitLeader(g, others, c.electBound())
+	t.Logf("isolated leader %d (term %d): node %d leads term %d after %v", old, term, leader, newTerm, time.Since(start))
+	if newTerm <= term {
+		t.Errorf("new leader's term %d not above %d", newTerm, term)
+	}
+	ctx, cancel := contextWithTimeout(c, 3*s.be.ElectionTimeout)
+	idx, err := c.group(old, g).Propose(ctx, []byte("to the isolated leader"))
+	cancel()
+	if err == nil {
+		t.Errorf("isolated old leader acknowledged a proposal at index %d", idx)
+		c.rec(g).ack(idx, []byte("to the isolated leader"))
+	}
+	c.proposeN(g, "during", 10)
+	c.waitConverged(g, others)
+
+	c.net.HealAll()
+	c.waitLeader(g, all, c.electBound())
+	c.proposeN(g, "after", 5)
+	c.waitConverged(g, all)
+}
+
+// testLeaderStopped: the leader stops (engine and store); a new leader is
+// elected; the old one restarts from its data and nothing acknowledged is
+// lost.
+func testLeaderStopped(t *testing.T, s *suite) {
+	c := newCluster(t, s, 3, clusterOpts{})
+	const g = 1
+	c.startGroupAll(g)
+	all := c.ids()
+	old, _ := c.waitLeader(g, all, c.electBound())
+	c.proposeN(g, "before", 20)
+	c.waitConverged(g, all)
+
+	c.stopNode(old)
+	start := time.Now()
+	others := without(all, old)
+	leader, term := c.waitLeader(g, others, c.electBound())
+	t.Logf("stopped leader %d: node %d leads term %d after %v", old, leader, term, time.Since(start))
+	c.proposeN(g, "during", 20)
+
+	c.restartNode(old)
+	c.waitLeader(g, all, c.electBound())
+	c.waitConverged(g, all)
+	c.proposeN(g, "after", 5)
+	c.waitConverged(g, all)
+}
+
+// testTransferLeadership: the leader hands over to a follower and back.
+func testTransferLeadership(t *testing.T, s *suite) {
+	c := newCluster(t, s, 3, clusterOpts{})
+	const g = 1
+	c.startGroupAll(g)
+	all := c.ids()
+	leader, term := c.waitLeader(g, all, c.electBound())
+	c.proposeN(g, "before", 5)
+	for _, to := range []nodeID{without(all, leader)[0], leader} {
+		from := c.anyLeader(g)
+		if from == to {
+			continue
+		}
+		ctx, cancel := c.ctxTimeout()
+		err := c.group(from, g).TransferLeadership(ctx, to)
+		cancel()
+		if err != nil {
+			t.Fatalf("TransferLeadership %d -> %d: %v", from, to, err)
+		}
+		st := c.group(to, g).Status()
+		if st.Role != consensus.RoleLeader {
+			t.Errorf("after TransferLeadership %d -> %d returned, node %d is %s at term %d", from, to, to, st.Role, st.Term)
+		}
+		if st.Term <= term {
+			t.Errorf("after TransferLeadership term %d not above %d", st.Term, term)
+		}
+		term = st.Term
+		got, _ := c.waitLeader(g, all, c.electBound())
+		if got != to {
+			t.Errorf("after TransferLeadership to %d the leader is %d", to, got)
+		}
+		c.proposeN(g, fmt.Sprintf("on%d", to), 5)
+	}
+	c.waitConverged(g, all)
+}
+
+// testMembership: a fourth node starts the group with no members, is added
+// as a voter and catches up; then a follower is removed.
+func testMembership(t *testing.T, s *suite) {
+	c := newCluster(t, s, 3, clusterOpts{})
+	const g = 1
+	c.startGroupAll(g)
+	three := c.ids()
+	c.waitLeader(g, three, c.electBound())
+	c.proposeN(g, "three", 10)
+
+	n4 := c.addNode(4)
+	c.startGroup(n4, g, nil)
+	c.changeMembership(g, consensus.MembershipChange{Type: consensus.AddVoter, Node: 4})
+	four := c.ids()
+	c.waitVoters(g, four, four)
+	c.waitConverged(g, four)
+	c.proposeN(g, "four", 10)
+	c.waitConverged(g, four)
+
+	leader, _ := c.waitLeader(g, four, c.electBound())
+	victim := without(four, leader, 4)[0]
+	c.changeMembership(g, consensus.MembershipChange{Type: consensus.RemoveNode, Node: victim})
+	rest := without(four, victim)
+	c.waitVoters(g, rest, rest)
+	c.stopGroup(victim, g, false)
+	c.proposeN(g, "removed", 10)
+	c.waitConverged(g, rest)
+}
+
+// testRestartAll: every node restarts from its store; everything committed
+// is applied again, identically, including after a Compact.
+func testRestartAll(t *testing.T, s *suite) {
+	c := newCluster(t, s, 3, clusterOpts{})
+	all := c.ids()
+	groups := []groupID{1, 2}
+	before := map[groupID][]record{}
+	for _, g := range groups {
+		c.startGroupAll(g)
+		c.waitLeader(g, all, c.electBound())
+		c.proposeN(g, "before", 20)
+		c.waitConverged(g, all)
+	}
+	// Group 2 restarts from a snapshot plus the log after it.
+	c.compact(2, all...)
+	c.proposeN(2, "after-compact", 5)
+	for _, g := range groups {
+		before[g] = c.waitConverged(g, all)
+	}
+	for _, id := range all {
+		c.stopNode(id)
+	}
+	for _, id := range all {
+		c.restartNode(id)
+	}
+	for _, g := range groups {
+		c.waitLeader(g, all, c.electBound())
+		got := c.waitConverged(g, all)
+		if len(got) != len(before[g]) || firstDiff(got, before[g]) >= 0 {
+			t.Errorf("group %d: after restart applied %d entries (first difference at %d), before %d",
+				g, len(got), firstDiff(got, before[g]), len(before[g]))
+		}
+		c.proposeN(g, "restarted", 5)
+		c.waitConverged(g, all)
+	}
+}
+
+// testSnapshotCatchUp: a follower is cut off while the others commit and
+// compact their logs; once healed it catches up through Restore.
+func testSnapshotCatchUp(t *testing.T, s *suite) {
+	c := newCluster(t, s, 3, clusterOpts{})
+	const g = 1
+	c.startGroupAll(g)
+	all := c.ids()
+	leader, _ := c.waitLeader(g, all, c.electBound())
+	c.proposeN(g, "before", 10)
+	c.waitConverged(g, all)
+
+	f := without(all, leader)[0]
+	rest := without(all, f)
+	restores := c.sm(f, g).restoreCount()
+	c.net.Isolate(f)
+	c.proposeN(g, "away", 30)
+	c.waitConverged(g, rest)
+	c.compact(g, rest...)
+
+	fLast := lastIndex(t, c.node(f).store, g)
+	for _, id := range rest {
+		if first := firstIndex(t, c.node(id).store, g); first <= fLast+1 {
+			t.Fatalf("node %d: after Compact the log starts at %d; follower %d has up to %d: no snapshot needed",
+				id, first, f, fLast)
+		}
+	}
+	c.net.HealAll()
+	c.waitConverged(g, all)
+	if n := c.sm(f, g).restoreCount(); n <= restores {
+		t.Errorf("follower %d caught up without Restore", f)
+	}
+	c.proposeN(g, "after", 10)
+	c.waitConverged(g, all)
+}
+
+// testManyGroups: 200 groups on 3 nodes each elect a leader and commit. It
+// reports goroutines per group and idle traffic per group.
+func testManyGroups(t *testing.T, s *suite) {
+	const groups = 200
+	c := newCluster(t, s, 3, clusterOpts{})
+	all := c.ids()
+	runtime.GC()
+	base := runtime.NumGoroutine()
+	gs := make([]groupID, groups)
+	for i := range gs {
+		gs[i] = groupID(i + 1)
+		c.startGroupAll(gs[i])
+	}
+	c.eventually(c.opTimeout(), fmt.Sprintf("%d groups elect leaders", groups), nil, func() (bool, string) {
+		n := 0
+		for _, g := range gs {
+			if c.anyLeader(g) != 0 {
+				n++
+			}
+		}
+		return n == groups, fmt.Sprintf("%d groups have a leader", n)
+	})
+
+	var wg sync.WaitGroup
+	work := make(chan groupID)
+	for range 16 {
+		wg.Go(func() {
+			for g := range work {
+				if _, err := c.tryPropose(g, fmt.Sprintf("g%d/one", g)); err != nil {
+					t.Errorf("group %d: Propose: %v", g, err)
+				}
+			}
+		})
+	}
+	for _, g := range gs {
+		work <- g
+	}
+	close(work)
+	wg.Wait()
+	if t.Failed() {
+		return
+	}
+	for _, g := range gs {
+		c.waitConverged(g, all)
+	}
+	perGroup := float64(runtime.NumGoroutine()-base) / groups
+	t.Logf("%s: goroutines per group: %.2f for the 3 replicas in this process (%.2f per replica)",
+		s.be.Name, perGroup, perGroup/3)
+
+	// Idle traffic: let the groups settle (quiesce, if the backend does),
+	// then count what crosses the proxies. A measurement window, not a wait
+	// for a condition.
+	time.Sleep(5 * s.be.ElectionTimeout)
+	window := max(2*time.Second, 20*s.be.ElectionTimeout)
+	s0 := c.net.Stats()
+	time.Sleep(window)
+	d := c.net.Stats().Sub(s0)
+	secs := window.Seconds()
+	t.Logf("%s: idle traffic per group: %.2f chunks/s, %.1f bytes/s (over %v, all %d links, %d groups)",
+		s.be.Name, float64(d.Chunks)/secs/groups, float64(d.Bytes)/secs/groups, window, len(all)*(len(all)-1), groups)
+}
+
+// stopGroup stops (or, with del, deletes) group g on node id.
+func (c *cluster) stopGroup(id nodeID, g groupID, del bool) {
+	c.t.Helper()
+	nd := c.node(id)
+	ctx, cancel := c.ctxTimeout()
+	defer cancel()
+	var err error
+	if del {
+		err = nd.eng.DeleteGroup(ctx, g)
+	} else {
+		err = nd.eng.StopGroup(ctx, g)
+	}
+	if err != nil {
+		c.t.Fatalf("node %d: stop group %d (delete %v): %v", id, g, del, err)
+	}
+	c.mu.Lock()
+	sm := nd.sms[g]
+	delete(nd.grps, g)
+	delete(nd.sms, g)
+	if del {
+		delete(nd.members, g)
+	}
+	c.mu.Unlock()
+	if sm != nil {
+		sm.close()
+	}
+}
+
+// compact compacts g on the given nodes.
+func (c *cluster) compact(g groupID, ids ...nodeID) {
+	c.t.Helper()
+	for _, id := range ids {
+		ctx, cancel := c.ctxTimeout()
+		err := c.group(id, g).Compact(ctx)
+		cancel()
+		if err != nil {
+			c.t.Fatalf("node %d: Compact(%d): %v", id, g, err)
+		}
+	}
+}
+
+// changeMembership commits a membership change through the leader.
+func (c *cluster) changeMembership(g groupID, ch consensus.MembershipChange) {
+	c.t.Helper()
+	deadline := time.Now().Add(c.opTimeout())
+	for {
+		var err error
+		if l := c.anyLeader(g); l != 0 {
+			ctx, cancel := c.ctxTimeout()
+			err = c.group(l, g).ChangeMembership(ctx, ch)
+			cancel()
+			if err == nil {
+				return
+			}
+			if code := consensus.CodeOf(err); code != consensus.CodeNotLeader && code != consensus.CodeDropped {
+				c.t.Fatalf("group %d: ChangeMembership(%+v) on %d: %v", g, ch, l, err)
+			}
+		}
+		if time.Now().After(deadline) {
+			c.t.Fatalf("group %d: ChangeMembership(%+v): %v", g, ch, err)
+		}
+		time.Sleep(c.pollEvery())
+	}
+}
+
+// waitVoters waits until every node of on reports voters want.
+func (c *cluster) waitVoters(g groupID, on, want []nodeID) {
+	c.t.Helper()
+	c.eventually(c.opTimeout(), fmt.Sprintf("group %d: voters %v", g, want), []groupID{g}, func() (bool, string) {
+		for _, id := range on {
+			grp := c.group(id, g)
+			if grp == nil {
+				return false, fmt.Sprintf("node %d not running", id)
+			}
+			if v := sorted(grp.Status().Voters); !slices.Equal(v, want) {
+				return false, fmt.Sprintf("node %d: voters %v", id, v)
+			}
+		}
+		return true, ""
+	})
+}
+
+func firstIndex(t *testing.T, st storage.Store, g groupID) uint64 {
+	t.Helper()
+	lg, err := st.Log(g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	i, err := lg.FirstIndex()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return i
+}
+
+func lastIndex(t *testing.T, st storage.Store, g groupID) uint64 {
+	t.Helper()
+	lg, err := st.Log(g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	i, err := lg.LastIndex()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return i
+}
