@@ -54,6 +54,25 @@ var _ protocol.Server = (*Server)(nil)
 // Listen validates cfg, starts listening on cfg.Listen and serves until
 // Shutdown. Most callers go through NewFactory instead.
 func Listen(set component.Settings, cfg *Config, host protocol.Host) (*Server, error) {
+	s, err := newServer(set, cfg, host)
+	if err != nil {
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		s.cancel()
+		return nil, fmt.Errorf("kafka: listen: %w", err)
+	}
+	s.ln = ln
+	s.log.Info("listening", "addr", ln.Addr().String())
+	s.wg.Add(1)
+	go s.accept()
+	return s, nil
+}
+
+// newServer builds a Server without a listener; connections are handed
+// to it by accept (or by tests, through serveConn).
+func newServer(set component.Settings, cfg *Config, host protocol.Host) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -62,26 +81,17 @@ func Listen(set component.Settings, cfg *Config, host protocol.Host) (*Server, e
 	if err != nil {
 		return nil, err
 	}
-	ln, err := net.Listen("tcp", cfg.Listen)
-	if err != nil {
-		return nil, fmt.Errorf("kafka: listen: %w", err)
-	}
 	ctx, cancel := context.WithCancel(context.Background())
-	s := &Server{
+	return &Server{
 		cfg:    *cfg,
 		host:   host,
 		log:    set.Logger.With("component", "kafka"),
-		ln:     ln,
 		tel:    tel,
 		ids:    newTopicIDs(host),
 		ctx:    ctx,
 		cancel: cancel,
 		conns:  make(map[*conn]struct{}),
-	}
-	s.log.Info("listening", "addr", ln.Addr().String())
-	s.wg.Add(1)
-	go s.accept()
-	return s, nil
+	}, nil
 }
 
 // Addr is the address the server listens on (with the real port when the
@@ -100,7 +110,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	s.mu.Unlock()
 	if !already {
-		_ = s.ln.Close()
+		if s.ln != nil {
+			_ = s.ln.Close()
+		}
 		s.cancel()
 		for _, c := range conns {
 			c.abort()
@@ -133,30 +145,41 @@ func (s *Server) accept() {
 			return
 		}
 		s.mu.Lock()
-		if s.closing {
-			s.mu.Unlock()
-			_ = nc.Close()
-			return
-		}
-		if s.cfg.MaxConnections > 0 && len(s.conns) >= s.cfg.MaxConnections {
-			s.mu.Unlock()
+		full := s.cfg.MaxConnections > 0 && len(s.conns) >= s.cfg.MaxConnections
+		s.mu.Unlock()
+		if full {
 			s.log.Warn("too many connections, closing new one", "remote", nc.RemoteAddr().String(), "max_connections", s.cfg.MaxConnections)
 			s.tel.connError("max_connections")
 			_ = nc.Close()
 			continue
 		}
-		c := newConn(s, nc)
-		s.conns[c] = struct{}{}
-		s.wg.Add(1)
-		s.mu.Unlock()
-		s.tel.connOpened()
-		go func() {
-			defer s.wg.Done()
-			c.serve()
-			s.mu.Lock()
-			delete(s.conns, c)
-			s.mu.Unlock()
-			s.tel.connClosed()
-		}()
+		if !s.serveConn(nc) {
+			return
+		}
 	}
+}
+
+// serveConn starts serving an accepted connection; it reports false (and
+// closes nc) when the server is shutting down.
+func (s *Server) serveConn(nc net.Conn) bool {
+	s.mu.Lock()
+	if s.closing {
+		s.mu.Unlock()
+		_ = nc.Close()
+		return false
+	}
+	c := newConn(s, nc)
+	s.conns[c] = struct{}{}
+	s.wg.Add(1)
+	s.mu.Unlock()
+	s.tel.connOpened()
+	go func() {
+		defer s.wg.Done()
+		c.serve()
+		s.mu.Lock()
+		delete(s.conns, c)
+		s.mu.Unlock()
+		s.tel.connClosed()
+	}()
+	return true
 }
