@@ -140,9 +140,16 @@ func gwSize(w *storage.GroupWrite) int {
 	return n
 }
 
-// appendGW appends the encoding of w to b, and to offs the offset in b of
+// dataPos is where an encoded entry's data is in the write buffer, and its
+// checksum.
+type dataPos struct {
+	off int
+	crc uint32
+}
+
+// appendGW appends the encoding of w to b, and to offs the position in b of
 // each entry's data.
-func appendGW(b []byte, w *storage.GroupWrite, offs []int) ([]byte, []int) {
+func appendGW(b []byte, w *storage.GroupWrite, offs []dataPos) ([]byte, []dataPos) {
 	b = binary.AppendUvarint(b, uint64(w.Group))
 	var flags byte
 	if w.Reset != nil {
@@ -166,9 +173,10 @@ func appendGW(b []byte, w *storage.GroupWrite, offs []int) ([]byte, []int) {
 			e := &w.Entries[i]
 			b = binary.AppendUvarint(b, e.Term)
 			b = append(b, byte(e.Kind))
-			b = binary.LittleEndian.AppendUint32(b, crc(e.Data))
+			c := crc(e.Data)
+			b = binary.LittleEndian.AppendUint32(b, c)
 			b = binary.AppendUvarint(b, uint64(len(e.Data)))
-			offs = append(offs, len(b))
+			offs = append(offs, dataPos{len(b), c})
 			b = append(b, e.Data...)
 		}
 	}

@@ -29,17 +29,22 @@ type Store struct {
 	// segMu, then syncMu, then mu.
 	segMu sync.RWMutex
 
-	// syncMu makes one goroutine the syncer at a time: group commit.
-	syncMu sync.Mutex
-	synced atomic.Uint64 // lsn durable on disk
-	syncs  atomic.Uint64
+	// syncMu is held by the syncer during a round (so that CrashCopy sees
+	// no fsync half done).
+	syncMu   sync.Mutex
+	syncReq  chan struct{}
+	syncStop chan struct{}
+	syncWG   sync.WaitGroup
+	round    *round        // under mu: the next round
+	synced   atomic.Uint64 // lsn durable on disk
+	syncs    atomic.Uint64
 
-	mu      sync.RWMutex
-	groups  map[storage.GroupID]*group
-	segs    []*segment // retained, by ascending seq; the last is active
-	off     int64      // write offset in the active segment
-	closed  bool
-	failed  atomic.Pointer[error]
+	mu     sync.RWMutex
+	groups map[storage.GroupID]*group
+	segs   []*segment // retained, by ascending seq; the last is active
+	off    int64      // write offset in the active segment
+	closed bool
+	failed atomic.Pointer[error]
 
 	inflight sync.WaitGroup // Writes waiting for their sync
 	recovery Recovery
@@ -110,7 +115,7 @@ type record struct {
 // encodeBatch encodes ws as batch records of at most maxBody bytes each,
 // splitting between GroupWrites. offs receives, for each entry of ws in
 // order, the offset of its data in buf.
-func (s *Store) encodeBatch(buf []byte, ws []storage.GroupWrite, offs []int) ([]byte, []record, []int, error) {
+func (s *Store) encodeBatch(buf []byte, ws []storage.GroupWrite, offs []dataPos) ([]byte, []record, []dataPos, error) {
 	maxBody := int(s.cfg.maxBody())
 	var recs []record
 	for i := 0; i < len(ws); {
@@ -180,19 +185,21 @@ func (s *Store) Write(ctx context.Context, ws []storage.GroupWrite, sync bool) e
 		s.mu.Unlock()
 		return err
 	}
-	wait := sync && s.cfg.Fsync == FsyncAlways
-	if wait {
+	var r *round
+	if sync && s.cfg.Fsync == FsyncAlways && s.synced.Load() < end {
+		r = s.join()
 		s.inflight.Add(1)
 	}
 	s.mu.Unlock()
 	if kick {
 		s.kickReclaim()
 	}
-	if !wait {
+	if r == nil {
 		return nil
 	}
 	defer s.inflight.Done()
-	return s.syncTo(end)
+	<-r.done
+	return r.err
 }
 
 // check validates ws against the index, following the bounds each
@@ -236,7 +243,7 @@ func (s *Store) check(ws []storage.GroupWrite) error {
 // writeBatch writes the records of buf and indexes ws. The caller holds mu.
 // It returns the lsn past the last record and whether the reclaimer should
 // look for segments to free.
-func (s *Store) writeBatch(buf []byte, recs []record, ws []storage.GroupWrite, offs []int) (uint64, bool, error) {
+func (s *Store) writeBatch(buf []byte, recs []record, ws []storage.GroupWrite, offs []dataPos) (uint64, bool, error) {
 	kick := false
 	gw, ent := 0, 0
 	for _, r := range recs {
@@ -257,8 +264,8 @@ func (s *Store) writeBatch(buf []byte, recs []record, ws []storage.GroupWrite, o
 				o.locs = make([]loc, len(w.Entries))
 				for k := range w.Entries {
 					e := &w.Entries[k]
-					o.locs[k] = loc{seg: seg, off: uint32(base + int64(offs[ent])), n: uint32(len(e.Data)),
-						crc: crc(e.Data), kind: e.Kind, term: e.Term}
+					o.locs[k] = loc{seg: seg, off: uint32(base + int64(offs[ent].off)), n: uint32(len(e.Data)),
+						crc: offs[ent].crc, kind: e.Kind, term: e.Term}
 					ent++
 				}
 			}
@@ -373,29 +380,76 @@ func (s *Store) writeSeal(seg *segment, next uint64) error {
 	return nil
 }
 
-// syncTo returns once lsn v is durable. One caller at a time syncs, for
-// everything written when it starts; the others wait on syncMu and usually
-// find their records covered when they get it.
+// round is one fsync that writers wait for: it covers every record written
+// before the syncer took it (under mu); done is closed after the fsync, err
+// set before.
+type round struct {
+	done chan struct{}
+	err  error
+}
+
+func newRound() *round { return &round{done: make(chan struct{})} }
+
+// join returns the round that will cover everything written so far and
+// wakes the syncer. The caller holds mu.
+func (s *Store) join() *round {
+	select {
+	case s.syncReq <- struct{}{}:
+	default:
+	}
+	return s.round
+}
+
+// syncTo returns once lsn v is durable.
 func (s *Store) syncTo(v uint64) error {
-	s.syncMu.Lock()
-	defer s.syncMu.Unlock()
 	if s.synced.Load() >= v {
 		return nil
 	}
-	if p := s.failed.Load(); p != nil {
-		return storage.Errorf(storage.CodeFailed, "wal: sync: store failed: %w", *p)
-	}
 	s.mu.RLock()
+	r := s.join()
+	s.mu.RUnlock()
+	<-r.done
+	return r.err
+}
+
+// syncLoop is the syncer: group commit. Each round takes the writers
+// waiting so far, fsyncs once for all of them and wakes them all; writers
+// that arrive meanwhile wait for the next round, which starts as soon as
+// this one ends.
+func (s *Store) syncLoop() {
+	defer s.syncWG.Done()
+	for {
+		select {
+		case <-s.syncStop:
+			return
+		case <-s.syncReq:
+			s.syncRound()
+		}
+	}
+}
+
+func (s *Store) syncRound() {
+	s.syncMu.Lock()
+	defer s.syncMu.Unlock()
+	s.mu.Lock()
+	r := s.round
+	s.round = newRound()
 	seg := s.active()
 	target := lsn(seg.seq, s.off)
-	s.mu.RUnlock()
-	// Segments before seg were synced when they were sealed.
-	if err := s.fsync(seg.f); err != nil {
-		return s.fail(fmt.Errorf("sync %s: %w", seg.path, err))
+	s.mu.Unlock()
+	switch p := s.failed.Load(); {
+	case p != nil:
+		r.err = storage.Errorf(storage.CodeFailed, "wal: sync: store failed: %w", *p)
+	case s.synced.Load() < target:
+		// Segments before seg were synced when they were sealed.
+		if err := s.fsync(seg.f); err != nil {
+			r.err = s.fail(fmt.Errorf("sync %s: %w", seg.path, err))
+		} else {
+			s.syncs.Add(1)
+			s.bumpSynced(target)
+		}
 	}
-	s.syncs.Add(1)
-	s.bumpSynced(target)
-	return nil
+	close(r.done)
 }
 
 // Log returns the read side of group g.
@@ -443,18 +497,19 @@ func (s *Store) Drop(ctx context.Context, g storage.GroupID) error {
 		return err
 	}
 	delete(s.groups, g)
-	end := lsn(s.active().seq, s.off)
-	wait := s.cfg.Fsync == FsyncAlways
-	if wait {
+	var r *round
+	if s.cfg.Fsync == FsyncAlways {
+		r = s.join()
 		s.inflight.Add(1)
 	}
 	s.mu.Unlock()
 	s.kickReclaim()
-	if !wait {
+	if r == nil {
 		return nil
 	}
 	defer s.inflight.Done()
-	return s.syncTo(end)
+	<-r.done
+	return r.err
 }
 
 // buildRecord returns a record of type t (header without seq and sync
@@ -485,6 +540,8 @@ func (s *Store) Close() error {
 	s.inflight.Wait()
 	close(s.done)
 	s.bg.Wait()
+	close(s.syncStop)
+	s.syncWG.Wait()
 	// The background goroutines are gone; nobody else touches the files.
 	var err error
 	if s.failed.Load() == nil {
