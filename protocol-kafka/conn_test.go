@@ -2,8 +2,8 @@ package kafka
 
 import (
 	"context"
-	"fmt"
 	"encoding/binary"
+	"fmt"
 	"runtime"
 	"testing"
 
@@ -47,13 +47,30 @@ func TestUnsupportedKeyOrVersionCloses(t *testing.T) {
 	h := newTestHost()
 	s := startServer(t, h, nil)
 	for name, f := range map[string][]byte{
-		"unknown key":       func() []byte { b := frame(kmsg.NewPtrApiVersionsRequest(), 0, 2); binary.BigEndian.PutUint16(b[4:], 1000); return b }(),
-		"unserved key":      frame(kmsg.NewPtrLeaderAndISRRequest(), 0, 2),
-		"metadata v13":      frame(metadataReq("a"), 13, 2),
-		"fetch v3":          frame(kmsg.NewPtrFetchRequest(), 3, 2),
-		"negative key":      func() []byte { b := frame(kmsg.NewPtrApiVersionsRequest(), 0, 2); binary.BigEndian.PutUint16(b[4:], 0xffff); return b }(),
-		"truncated body":    func() []byte { b := frame(metadataReq("abc"), 1, 2); b = b[:len(b)-2]; binary.BigEndian.PutUint32(b, uint32(len(b)-4)); return b }(),
-		"bad client id len": func() []byte { b := frame(kmsg.NewPtrApiVersionsRequest(), 0, 2); binary.BigEndian.PutUint16(b[12:], 0xfff0); return b }(),
+		"unknown key": func() []byte {
+			b := frame(kmsg.NewPtrApiVersionsRequest(), 0, 2)
+			binary.BigEndian.PutUint16(b[4:], 1000)
+			return b
+		}(),
+		"unserved key": frame(kmsg.NewPtrLeaderAndISRRequest(), 0, 2),
+		"metadata v13": frame(metadataReq("a"), 13, 2),
+		"fetch v3":     frame(kmsg.NewPtrFetchRequest(), 3, 2),
+		"negative key": func() []byte {
+			b := frame(kmsg.NewPtrApiVersionsRequest(), 0, 2)
+			binary.BigEndian.PutUint16(b[4:], 0xffff)
+			return b
+		}(),
+		"truncated body": func() []byte {
+			b := frame(metadataReq("abc"), 1, 2)
+			b = b[:len(b)-2]
+			binary.BigEndian.PutUint32(b, uint32(len(b)-4))
+			return b
+		}(),
+		"bad client id len": func() []byte {
+			b := frame(kmsg.NewPtrApiVersionsRequest(), 0, 2)
+			binary.BigEndian.PutUint16(b[12:], 0xfff0)
+			return b
+		}(),
 	} {
 		t.Run(name, func(t *testing.T) {
 			c := dial(t, s)
