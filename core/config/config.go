@@ -96,7 +96,8 @@ const (
 
 // Plugin says how a component is run.
 type Plugin struct {
-	// Mode is inprocess or subprocess (subprocess is not implemented yet).
+	// Mode says where the component runs: inprocess, or subprocess (a
+	// go-plugin executable; not implemented yet).
 	Mode PluginMode `koanf:"mode"`
 	// Path is the plugin executable, for mode subprocess.
 	Path string `koanf:"path"`

@@ -375,8 +375,8 @@ func TestErrors(t *testing.T) {
 		},
 		{
 			name: "bad value type",
-			set:  []string{"node.id=abc", "broker.balance_interval=soon"},
-			want: []string{"node.id", "balance_interval"},
+			set:  []string{"node.id=abc", "broker.balance_interval=soon", "storage.segment_size=big"},
+			want: []string{`node.id: cannot parse "abc" as int32`, `broker.balance_interval: cannot parse "soon" as a duration`, `storage.segment_size: cannot parse "big" as int64`},
 		},
 		{
 			name: "bad peer syntax",

@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/go-viper/mapstructure/v2"
 	"github.com/knadh/koanf/maps"
@@ -255,9 +256,12 @@ func Load(f Factories, src Sources) (*Config, error) {
 	mustLoad(k, envMapped)
 	mustLoad(k, sets)
 
+	// Unknown keys are reported above, with suggestions; the decoder checks
+	// for them again only when nothing else was found.
+	errorUnused := len(p) == 0
 	cfg := Default()
 	if err := unmarshal(k, "", &cfg, false); err != nil {
-		p.add(err)
+		decodeProblems(&p, "", err)
 	}
 	cfg.File = fileName
 	for _, s := range sections(f) {
@@ -269,8 +273,8 @@ func Load(f Factories, src Sources) (*Config, error) {
 		for _, r := range s.reserved {
 			sub.Delete(r)
 		}
-		if err := unmarshal(sub, "", sc, true); err != nil {
-			p.addf("%s: %w", s.name, err)
+		if err := unmarshal(sub, "", sc, errorUnused); err != nil {
+			decodeProblems(&p, s.name+".", err)
 		}
 		s.set(&cfg, sc)
 	}
@@ -419,7 +423,7 @@ func unmarshal(k *koanf.Koanf, path string, out any, errorUnused bool) error {
 		DecoderConfig: &mapstructure.DecoderConfig{
 			DecodeHook: mapstructure.ComposeDecodeHookFunc(
 				peersHook,
-				mapstructure.StringToTimeDurationHookFunc(),
+				durationHook,
 				mapstructure.StringToSliceHookFunc(","),
 				mapstructure.TextUnmarshallerHookFunc(),
 			),
@@ -427,6 +431,44 @@ func unmarshal(k *koanf.Koanf, path string, out any, errorUnused bool) error {
 			ErrorUnused:      errorUnused,
 		},
 	})
+}
+
+// decodeProblems adds the errors of a decode, one per key, each named by
+// its full key (prefix + the decoder's name).
+func decodeProblems(p *problems, prefix string, err error) {
+	inner := errors.Unwrap(err) // past "decoding failed due to ..."
+	if inner == nil {
+		inner = err
+	}
+	list := []error{inner}
+	if j, ok := inner.(interface{ Unwrap() []error }); ok {
+		list = j.Unwrap()
+	}
+	for _, e := range list {
+		var de *mapstructure.DecodeError
+		if !errors.As(e, &de) {
+			p.addf("%s %w", prefix, e)
+			continue
+		}
+		msg := de.Unwrap().Error()
+		var pe *mapstructure.ParseError
+		if errors.As(de.Unwrap(), &pe) && pe.Expected.IsValid() {
+			msg = fmt.Sprintf("cannot parse %q as %s", fmt.Sprint(pe.Value), pe.Expected.Type())
+		}
+		p.addf("%s%s: %s", prefix, de.Name(), msg)
+	}
+}
+
+// durationHook reads a time.Duration from a Go duration string.
+func durationHook(from, to reflect.Type, data any) (any, error) {
+	if to != durationType || from.Kind() != reflect.String {
+		return data, nil
+	}
+	d, err := time.ParseDuration(reflect.ValueOf(data).String())
+	if err != nil {
+		return nil, fmt.Errorf("cannot parse %q as a duration (such as 500ms or 1m30s)", data)
+	}
+	return d, nil
 }
 
 var peersType = reflect.TypeFor[[]Peer]()

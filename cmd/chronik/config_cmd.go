@@ -1,0 +1,56 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/spf13/cobra"
+)
+
+func newConfigCmd(c cli) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "config",
+		Short: "Show or check the configuration",
+	}
+	var printFlags, checkFlags loadFlags
+	print := &cobra.Command{
+		Use:   "print",
+		Short: "Print the effective configuration as YAML",
+		Long: "Print the configuration chronik serve would use, after defaults, file, environment and flags,\n" +
+			"as YAML. The output is a valid config file.",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, _, err := printFlags.load(cmd, c)
+			if err != nil {
+				return err
+			}
+			out, err := cfg.YAML()
+			if err != nil {
+				return err
+			}
+			_, err = c.stdout.Write(out)
+			return err
+		},
+	}
+	printFlags.register(print)
+	check := &cobra.Command{
+		Use:   "check",
+		Short: "Load and validate the configuration, reporting every problem",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, _, err := checkFlags.load(cmd, c)
+			if err != nil {
+				return err
+			}
+			file := cfg.File
+			if file == "" {
+				file = "none"
+			}
+			_, err = fmt.Fprintf(c.stdout, "configuration OK (file: %s; node %d; storage %s, consensus %s, protocol %s)\n",
+				file, cfg.Node.ID, cfg.Storage.Type, cfg.Consensus.Type, cfg.Protocol.Type)
+			return err
+		},
+	}
+	checkFlags.register(check)
+	cmd.AddCommand(print, check)
+	return cmd
+}

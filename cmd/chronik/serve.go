@@ -1,0 +1,134 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/chronik-go/chronik/core/component"
+	"github.com/chronik-go/chronik/core/config"
+	"github.com/chronik-go/chronik/core/storage"
+	"github.com/chronik-go/chronik/core/telemetry"
+)
+
+// shutdownTimeout bounds the flush of telemetry and the close of the store
+// after the broker stops.
+const shutdownTimeout = 10 * time.Second
+
+func newServeCmd(c cli) *cobra.Command {
+	var lf loadFlags
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run a broker",
+		Long: "Run a broker until SIGINT or SIGTERM. The configuration comes from the defaults, the file\n" +
+			"(--config, or chronik.yaml in the working directory), CHRONIK_* environment variables and\n" +
+			"the flags, in that order; see docs/CONFIGURATION.md.",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, f, err := lf.load(cmd, c)
+			if err != nil {
+				return err
+			}
+			return serve(cmd.Context(), c, cfg, f)
+		},
+	}
+	lf.register(cmd)
+	return cmd
+}
+
+// serve sets up what every part of the broker shares (telemetry, the
+// store), calls run, and tears them down after it returns.
+func serve(ctx context.Context, c cli, cfg *config.Config, f config.Factories) (err error) {
+	tel, err := telemetry.New(ctx, cfg.Telemetry, telemetry.Options{
+		LogOutput:       c.stderr,
+		ServiceInstance: strconv.Itoa(int(cfg.Node.ID)),
+	})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+		defer cancel()
+		err = errors.Join(err, tel.Shutdown(sctx))
+	}()
+	log := tel.Logger
+	log.Info("configuration loaded", "file", cfg.File, "node", cfg.Node.ID, "cluster", cfg.Cluster.ID,
+		"data_dir", cfg.Node.DataDir, "metrics", tel.MetricsAddr())
+
+	d := serveDeps{Config: cfg, Factories: f, Telemetry: tel}
+	sf, err := component.Lookup("storage", f.Storage, cfg.Storage.Type)
+	if err != nil {
+		return err
+	}
+	set := d.Settings("storage")
+	if err := os.MkdirAll(set.DataDir, 0o750); err != nil {
+		return fmt.Errorf("storage: %w", err)
+	}
+	d.Store, err = sf.Create(ctx, set, cfg.Storage.Config)
+	if err != nil {
+		return fmt.Errorf("storage %s: open %s: %w", cfg.Storage.Type, set.DataDir, err)
+	}
+	log.Info("storage open", "type", cfg.Storage.Type, "dir", set.DataDir)
+	defer func() {
+		if cerr := d.Store.Close(); cerr != nil {
+			err = errors.Join(err, fmt.Errorf("storage: close: %w", cerr))
+		}
+	}()
+	return run(ctx, d)
+}
+
+// serveDeps is what run gets: the loaded configuration, the factories it
+// selects from, telemetry, and the open store. serve owns the store and the
+// telemetry and closes them after run returns.
+type serveDeps struct {
+	Config    *config.Config
+	Factories config.Factories
+	Telemetry *telemetry.Telemetry
+	Store     storage.Store
+}
+
+// Settings returns the component.Settings for the named component
+// (storage, consensus, broker, protocol): the shared telemetry, a logger
+// tagged with the name, and <data_dir>/<name> as its directory.
+func (d serveDeps) Settings(name string) component.Settings {
+	return d.Telemetry.Settings(name, filepath.Join(d.Config.Node.DataDir, name))
+}
+
+// errBrokerNotImplemented is what run returns until core/broker exists.
+var errBrokerNotImplemented = errors.New("broker not implemented yet")
+
+// run starts the broker on the open store and blocks until ctx is done (a
+// signal), then stops it. The wiring, in order:
+//
+//  1. consensus: component.Lookup("consensus", d.Factories.Consensus,
+//     cfg.Consensus.Type), then Create(ctx, d.Settings("consensus"),
+//     cfg.Consensus.Config, consensus.Params{Node: consensus.NodeID(cfg.Node.ID),
+//     Store: d.Store, Listen: cfg.Cluster.Listen, Peers: cfg.PeerAddrs()});
+//  2. the broker, from cfg.BrokerConfig(), d.Settings("broker"), the engine
+//     and the store;
+//  3. the protocol server: component.Lookup("protocol", ...), Create(ctx,
+//     d.Settings("protocol"), cfg.Protocol.Config, the broker as protocol.Host);
+//  4. <-ctx.Done(), then Shutdown the server, the broker and the engine, in
+//     that order, each with a fresh timeout context.
+//
+// Until core/broker exists it logs what it would start and returns
+// errBrokerNotImplemented.
+func run(ctx context.Context, d serveDeps) error {
+	cfg, log := d.Config, d.Telemetry.Logger
+	log.Info("would start consensus", "type", cfg.Consensus.Type, "listen", cfg.Cluster.Listen,
+		"peers", len(cfg.Cluster.Peers))
+	bc := cfg.BrokerConfig()
+	log.Info("would start broker", "node", bc.NodeID, "cluster", bc.ClusterID, "brokers", len(bc.Brokers),
+		"advertised", bc.Advertised)
+	log.Info("would start protocol", "type", cfg.Protocol.Type)
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return errBrokerNotImplemented
+}
