@@ -13,6 +13,7 @@ replace (
 )
 
 require (
+	github.com/chronik-go/chronik/consensus-etcd v0.0.0
 	github.com/chronik-go/chronik/core v0.0.0
 	github.com/chronik-go/chronik/protocol-kafka v0.0.0
 	github.com/chronik-go/chronik/storage-memory v0.0.0
@@ -47,6 +48,7 @@ require (
 	github.com/prometheus/procfs v0.22.0 // indirect
 	github.com/spf13/pflag v1.0.9 // indirect
 	github.com/twmb/franz-go/pkg/kmsg v1.15.1 // indirect
+	go.etcd.io/raft/v3 v3.7.0 // indirect
 	go.opentelemetry.io/auto/sdk v1.2.1 // indirect
 	go.opentelemetry.io/otel v1.47.0 // indirect
 	go.opentelemetry.io/otel/exporters/otlp/otlptrace v1.47.0 // indirect

@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,25 +12,7 @@ import (
 
 	"github.com/chronik-go/chronik/core/component"
 	"github.com/chronik-go/chronik/core/config"
-	"github.com/chronik-go/chronik/core/consensus"
 )
-
-// testComponents are the built-in factories plus, while consensus-etcd is
-// not in the list, a stand-in "etcd" consensus factory (with no keys and a
-// Create that fails) so that the default config loads.
-func testComponents() (config.Factories, error) {
-	f, err := components()
-	if err != nil {
-		return f, err
-	}
-	if _, ok := f.Consensus["etcd"]; !ok {
-		f.Consensus["etcd"] = consensus.NewFactory("etcd", func() component.Config { return &struct{}{} },
-			func(context.Context, component.Settings, component.Config, consensus.Params) (consensus.Engine, error) {
-				return nil, errors.New("consensus-etcd is not built in yet")
-			})
-	}
-	return f, nil
-}
 
 type result struct {
 	code           int
@@ -44,7 +25,7 @@ func chronik(t *testing.T, dir string, env []string, args ...string) result {
 	t.Helper()
 	var out, errOut bytes.Buffer
 	code := execute(context.Background(), cli{
-		args: args, env: env, dir: dir, stdout: &out, stderr: &errOut, components: testComponents,
+		args: args, env: env, dir: dir, stdout: &out, stderr: &errOut,
 	})
 	return result{code, out.String(), errOut.String()}
 }
@@ -87,6 +68,7 @@ func TestComponentsList(t *testing.T) {
 	}{
 		{"storage", keys(f.Storage), "memory"},
 		{"storage", keys(f.Storage), "wal"},
+		{"consensus", keys(f.Consensus), "etcd"},
 		{"protocol", keys(f.Protocol), "kafka"},
 	} {
 		if !want.m[want.t] {

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 
+	etcd "github.com/chronik-go/chronik/consensus-etcd"
 	"github.com/chronik-go/chronik/core/component"
 	"github.com/chronik-go/chronik/core/config"
 	"github.com/chronik-go/chronik/core/consensus"
@@ -30,7 +31,9 @@ func components() (config.Factories, error) {
 	if err != nil {
 		return f, fmt.Errorf("storage factories: %w", err)
 	}
-	f.Consensus, err = component.MakeMap[consensus.Factory]()
+	f.Consensus, err = component.MakeMap[consensus.Factory](
+		etcd.NewFactory(),
+	)
 	if err != nil {
 		return f, fmt.Errorf("consensus factories: %w", err)
 	}
