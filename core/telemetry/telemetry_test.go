@@ -104,3 +104,19 @@ func TestValidate(t *testing.T) {
 		})
 	}
 }
+
+func TestOTLPTracerProvider(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.PrometheusListen = ""
+	cfg.OTLPEndpoint = "http://127.0.0.1:4318" // nothing is sent: no span is recorded
+	tel, err := New(context.Background(), cfg, Options{LogOutput: io.Discard})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tel.sdkTracer == nil || tel.TracerProvider != tel.sdkTracer {
+		t.Fatalf("TracerProvider %T is not the SDK provider", tel.TracerProvider)
+	}
+	if err := tel.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+}
