@@ -120,15 +120,40 @@ func (p *Proxy) Partition() {
 	}
 }
 
-// Heal ends a Partition: stalled connections resume with the bytes they
-// held (TCP would retransmit them) and held connections are dialed through.
-func (p *Proxy) Heal() {
+// Heal ends a Partition the way a long outage ends: every connection that
+// was stalled or held is reset, and what was sent on it during the
+// partition is lost, as if TCP had given up on it; clients reconnect.
+// Healing a link that is not partitioned does nothing.
+func (p *Proxy) Heal() { p.heal(true) }
+
+// Resume ends a Partition the way a short outage ends: stalled connections
+// resume with the bytes they held (TCP retransmits them) and held ones are
+// dialed through. Messages sent during the partition arrive late instead
+// of never.
+func (p *Proxy) Resume() { p.heal(false) }
+
+func (p *Proxy) heal(reset bool) {
 	p.mu.Lock()
-	defer p.mu.Unlock()
 	select {
 	case <-p.gate:
+		p.mu.Unlock()
+		return
 	default:
-		close(p.gate)
+	}
+	var cs []*conn
+	if reset {
+		// Mark them before opening the gate, so that none forwards a held
+		// byte; connections accepted after the gate opens are fresh.
+		for c := range p.conns {
+			c.kill()
+			cs = append(cs, c)
+		}
+	}
+	close(p.gate)
+	p.mu.Unlock()
+	for _, c := range cs {
+		p.resets.Add(1)
+		c.abort()
 	}
 }
 
@@ -214,12 +239,16 @@ func (p *Proxy) gateChan() chan struct{} {
 	return p.gate
 }
 
-// waitOpen blocks while the link is partitioned; false means c ended.
+// waitOpen blocks while the link is partitioned; false means c ended or
+// was reset by Heal.
 func (p *Proxy) waitOpen(c *conn) bool {
 	for {
 		gate := p.gateChan()
 		select {
 		case <-gate:
+			if c.killed() {
+				return false // reset by Heal: forward nothing more
+			}
 			// Partition may have replaced the gate since it was read.
 			if gate == p.gateChan() {
 				return true
@@ -374,6 +403,19 @@ type conn struct {
 	mu     sync.Mutex
 	target net.Conn
 	ended  bool
+	dead   bool // reset by Heal; forwards nothing more
+}
+
+func (c *conn) kill() {
+	c.mu.Lock()
+	c.dead = true
+	c.mu.Unlock()
+}
+
+func (c *conn) killed() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.dead
 }
 
 // setTarget records the dialed target; false if the conn already ended.

@@ -1,0 +1,75 @@
+package etcd_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/chronik-go/chronik/core/component"
+	"github.com/chronik-go/chronik/core/consensus/consensustest"
+	"github.com/chronik-go/chronik/core/storage"
+	"github.com/chronik-go/chronik/core/storage/storagetest"
+	etcd "github.com/chronik-go/chronik/consensus-etcd"
+	memory "github.com/chronik-go/chronik/storage-memory"
+	wal "github.com/chronik-go/chronik/storage-wal"
+)
+
+// backend is the etcd engine with short timers: 10ms ticks, an election
+// timeout of 10 ticks (randomised by raft up to 20, hence 200ms).
+func backend() consensustest.Backend {
+	return consensustest.Backend{
+		Name:    "etcd",
+		Factory: etcd.NewFactory(),
+		Config: func() component.Config {
+			c := etcd.DefaultConfig()
+			c.TickInterval = 10 * time.Millisecond
+			c.ElectionTicks = 10
+			c.HeartbeatTicks = 2
+			return c
+		},
+		ElectionTimeout: 200 * time.Millisecond,
+	}
+}
+
+// memHarness opens a new in-memory store; the suite keeps it open across
+// engine restarts (the store is not persistent).
+type memHarness struct{}
+
+func (memHarness) Open(ctx context.Context) (storage.Store, error) {
+	f := memory.NewFactory()
+	return f.Create(ctx, component.Settings{}, f.DefaultConfig())
+}
+
+func (memHarness) Close() {}
+
+func memStores(context.Context, testing.TB) (storagetest.Harness, error) { return memHarness{}, nil }
+
+// walHarness opens the on-disk store in one directory of the test.
+type walHarness struct{ dir string }
+
+func (h walHarness) Open(ctx context.Context) (storage.Store, error) {
+	f := wal.NewFactory()
+	cfg := f.DefaultConfig().(*wal.Config)
+	cfg.SegmentSize = 4 << 20 // many nodes per test: keep preallocation small
+	return f.Create(ctx, component.Settings{DataDir: h.dir}, cfg)
+}
+
+func (walHarness) Close() {}
+
+func walStores(_ context.Context, t testing.TB) (storagetest.Harness, error) {
+	return walHarness{dir: t.TempDir()}, nil
+}
+
+func TestConformance(t *testing.T) {
+	t.Run("memory", func(t *testing.T) {
+		consensustest.Run(t, backend(), memStores, consensustest.Capabilities{})
+	})
+	t.Run("wal", func(t *testing.T) {
+		consensustest.Run(t, backend(), walStores, consensustest.Capabilities{PersistentStore: true})
+	})
+}
+
+func BenchmarkConformance(b *testing.B) {
+	b.Run("memory", func(b *testing.B) { consensustest.RunBenchmarks(b, backend(), memStores) })
+	b.Run("wal", func(b *testing.B) { consensustest.RunBenchmarks(b, backend(), walStores) })
+}
