@@ -207,6 +207,9 @@ func (e *Engine) newGroup(ctx context.Context, spec consensus.GroupSpec) (*group
 
 // StopGroup stops one group and keeps its data.
 func (e *Engine) StopGroup(ctx context.Context, id storage.GroupID) error {
+	if e.isClosed() {
+		return consensus.ErrStopped
+	}
 	g := e.group(id)
 	if g == nil {
 		return consensus.Errorf(consensus.CodeNotFound, "group %d is not started", id)
@@ -216,6 +219,9 @@ func (e *Engine) StopGroup(ctx context.Context, id storage.GroupID) error {
 
 // DeleteGroup stops the group (if started) and drops its data.
 func (e *Engine) DeleteGroup(ctx context.Context, id storage.GroupID) error {
+	if e.isClosed() {
+		return consensus.ErrStopped
+	}
 	if g := e.group(id); g != nil {
 		if err := g.stop(ctx, consensus.ErrStopped); err != nil {
 			return err
@@ -252,6 +258,12 @@ func (e *Engine) Shutdown(ctx context.Context) error {
 	_ = e.tr.Close()
 	e.wg.Wait()
 	return firstErr
+}
+
+func (e *Engine) isClosed() bool {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	return e.closed
 }
 
 // removeGroup forgets g (if it is still the registered group for its id).
