@@ -11,6 +11,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/chronik-go/chronik/core/component"
+	"github.com/chronik-go/chronik/cmd/components"
 	"github.com/chronik-go/chronik/core/config"
 )
 
@@ -57,7 +58,7 @@ func get(m map[string]any, key string) any {
 }
 
 func TestComponentsList(t *testing.T) {
-	f, err := components()
+	f, err := components.Factories()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,7 +73,7 @@ func TestComponentsList(t *testing.T) {
 		{"protocol", keys(f.Protocol), "kafka"},
 	} {
 		if !want.m[want.t] {
-			t.Errorf("%s factory %q missing from components()", want.kind, want.t)
+			t.Errorf("%s factory %q missing from components.Factories()", want.kind, want.t)
 		}
 	}
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/chronik-go/chronik/cmd/internal/configdoc"
 	"github.com/chronik-go/chronik/core/component"
+	"github.com/chronik-go/chronik/cmd/components"
 	"github.com/chronik-go/chronik/core/config"
 )
 
@@ -34,7 +35,7 @@ var docFallback = map[string]string{
 // and the config structs' doc comments, and fails if the file differs. Run
 // `go generate ./cmd/chronik` (or this test with -update) to rewrite it.
 func TestConfigurationDoc(t *testing.T) {
-	f, err := components()
+	f, err := components.Factories()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/chronik-go/chronik/cmd/components"
 	"github.com/chronik-go/chronik/core/config"
 )
 
@@ -35,7 +36,7 @@ func (c cli) factories() (config.Factories, error) {
 	if c.components != nil {
 		return c.components()
 	}
-	return components()
+	return components.Factories()
 }
 
 // usageError is a bad command line.

@@ -13,6 +13,7 @@ import (
 
 	"github.com/chronik-go/chronik/core/component"
 	"github.com/chronik-go/chronik/core/config"
+	"github.com/chronik-go/chronik/core/node"
 	"github.com/chronik-go/chronik/core/storage"
 	"github.com/chronik-go/chronik/core/telemetry"
 )
@@ -100,35 +101,18 @@ func (d serveDeps) Settings(name string) component.Settings {
 	return d.Telemetry.Settings(name, filepath.Join(d.Config.Node.DataDir, name))
 }
 
-// errBrokerNotImplemented is what run returns until core/broker exists.
-var errBrokerNotImplemented = errors.New("broker not implemented yet")
-
-// run starts the broker on the open store and blocks until ctx is done (a
-// signal), then stops it. The wiring, in order:
-//
-//  1. consensus: component.Lookup("consensus", d.Factories.Consensus,
-//     cfg.Consensus.Type), then Create(ctx, d.Settings("consensus"),
-//     cfg.Consensus.Config, consensus.Params{Node: consensus.NodeID(cfg.Node.ID),
-//     Store: d.Store, Listen: cfg.Cluster.Listen, Peers: cfg.PeerAddrs()});
-//  2. the broker, from cfg.BrokerConfig(), d.Settings("broker"), the engine
-//     and the store;
-//  3. the protocol server: component.Lookup("protocol", ...), Create(ctx,
-//     d.Settings("protocol"), cfg.Protocol.Config, the broker as protocol.Host);
-//  4. <-ctx.Done(), then Shutdown the server, the broker and the engine, in
-//     that order, each with a fresh timeout context.
-//
-// Until core/broker exists it logs what it would start and returns
-// errBrokerNotImplemented.
+// run starts the broker on the open store (node.StartOn: consensus engine,
+// broker, protocol server) and blocks until ctx is done (a signal), then
+// stops it: leadership handed to other brokers first, then the protocol
+// server and the engine.
 func run(ctx context.Context, d serveDeps) error {
-	cfg, log := d.Config, d.Telemetry.Logger
-	log.Info("would start consensus", "type", cfg.Consensus.Type, "listen", cfg.Cluster.Listen,
-		"peers", len(cfg.Cluster.Peers))
-	bc := cfg.BrokerConfig()
-	log.Info("would start broker", "node", bc.NodeID, "cluster", bc.ClusterID, "brokers", len(bc.Brokers),
-		"advertised", bc.Advertised)
-	log.Info("would start protocol", "type", cfg.Protocol.Type)
-	if err := ctx.Err(); err != nil {
+	n, err := node.StartOn(ctx, d.Config, d.Factories, d.Settings, d.Store)
+	if err != nil {
 		return err
 	}
-	return errBrokerNotImplemented
+	<-ctx.Done()
+	d.Telemetry.Logger.Info("shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	defer cancel()
+	return n.Shutdown(sctx)
 }

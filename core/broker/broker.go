@@ -35,7 +35,9 @@ type Broker struct {
 	self   consensus.NodeID
 	engine consensus.Engine
 	store  storage.Store
-	fwd    Forwarder
+
+	fwdMu sync.Mutex
+	fwd   Forwarder
 
 	meta      *metadata
 	metaGroup consensus.Group
@@ -96,6 +98,30 @@ func New(set component.Settings, cfg Config, engine consensus.Engine, store stor
 	return b, nil
 }
 
+// SetAdvertised fills in this broker's client address when the config left
+// it empty (a server listening on port 0); it must be called before Start.
+func (b *Broker) SetAdvertised(host string, port int32) {
+	for i := range b.cfg.Brokers {
+		if b.cfg.Brokers[i].ID == b.cfg.NodeID && b.cfg.Brokers[i].Host == "" {
+			b.cfg.Brokers[i].Host, b.cfg.Brokers[i].Port = host, port
+		}
+	}
+}
+
+// SetForwarder sets how this broker reaches the controller for changes it
+// cannot make itself.
+func (b *Broker) SetForwarder(f Forwarder) {
+	b.fwdMu.Lock()
+	b.fwd = f
+	b.fwdMu.Unlock()
+}
+
+func (b *Broker) forwarder() Forwarder {
+	b.fwdMu.Lock()
+	defer b.fwdMu.Unlock()
+	return b.fwd
+}
+
 // Start joins the metadata group and starts reconciling partitions from it.
 func (b *Broker) Start(ctx context.Context) error {
 	members := make([]consensus.NodeID, 0, len(b.cfg.Brokers))
@@ -106,7 +132,9 @@ func (b *Broker) Start(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("broker: start metadata group: %w", err)
 	}
+	b.mu.Lock()
 	b.metaGroup = g
+	b.mu.Unlock()
 	b.wg.Add(2)
 	go b.reconcileLoop()
 	go b.balanceLoop()
@@ -131,8 +159,8 @@ func (b *Broker) handOff(ctx context.Context) {
 		groups = append(groups, r.g)
 	}
 	b.mu.RUnlock()
-	if b.metaGroup != nil {
-		groups = append(groups, b.metaGroup)
+	if mg := b.metadataGroup(); mg != nil {
+		groups = append(groups, mg)
 	}
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, 16)
@@ -362,8 +390,8 @@ func (b *Broker) lookup(topic string, part int32) (*replica, *topicMeta, protoco
 // Cluster implements protocol.Host.
 func (b *Broker) Cluster(ctx context.Context) protocol.Cluster {
 	c := protocol.Cluster{ID: b.cfg.ClusterID, Controller: -1, Brokers: slices.Clone(b.cfg.Brokers)}
-	if b.metaGroup != nil {
-		if l := b.metaGroup.Status().Leader; l != 0 {
+	if mg := b.metadataGroup(); mg != nil {
+		if l := mg.Status().Leader; l != 0 {
 			c.Controller = int32(l)
 		}
 	}
@@ -696,8 +724,19 @@ func (b *Broker) ListOffsets(ctx context.Context, req protocol.ListOffsetsReques
 // metaLeader reports whether this broker leads the metadata group, and the
 // leader otherwise.
 func (b *Broker) metaLeader() (bool, consensus.NodeID) {
-	st := b.metaGroup.Status()
+	mg := b.metadataGroup()
+	if mg == nil {
+		return false, 0
+	}
+	st := mg.Status()
 	return st.Leader == b.self, st.Leader
+}
+
+// metadataGroup is the metadata group once Start has joined it, else nil.
+func (b *Broker) metadataGroup() consensus.Group {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	return b.metaGroup
 }
 
 // proposeMeta proposes a metadata change on the leader and waits for it.
@@ -708,7 +747,11 @@ func (b *Broker) proposeMeta(ctx context.Context, c metaCmd) (protocol.ErrorCode
 	}
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	index, err := b.metaGroup.Propose(ctx, data)
+	mg := b.metadataGroup()
+	if mg == nil {
+		return protocol.ErrNotController, "the broker is starting"
+	}
+	index, err := mg.Propose(ctx, data)
 	if err != nil {
 		if consensus.CodeOf(err) == consensus.CodeNotLeader {
 			return protocol.ErrNotController, err.Error()
@@ -842,7 +885,8 @@ func (b *Broker) forwardCreate(ctx context.Context, req []protocol.CreateTopic, 
 			addr = fmt.Sprintf("%s:%d", br.Host, br.Port)
 		}
 	}
-	if b.fwd == nil || addr == "" {
+	fwd := b.forwarder()
+	if fwd == nil || addr == "" {
 		fail(protocol.ErrNotController, "this broker is not the controller")
 		return
 	}
@@ -850,7 +894,7 @@ func (b *Broker) forwardCreate(ctx context.Context, req []protocol.CreateTopic, 
 	for k, i := range idx {
 		sub[k] = req[i]
 	}
-	res, err := b.fwd.CreateTopics(ctx, addr, sub)
+	res, err := fwd.CreateTopics(ctx, addr, sub)
 	if err != nil || len(res) != len(sub) {
 		fail(protocol.ErrNotController, fmt.Sprintf("forwarding to the controller: %v", err))
 		return

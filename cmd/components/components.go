@@ -1,0 +1,49 @@
+// Package components is the one list of the component factories built into
+// chronik. The chronik binary and the integration tests both use it.
+package components
+
+import (
+	"fmt"
+
+	etcd "github.com/chronik-go/chronik/consensus-etcd"
+	"github.com/chronik-go/chronik/core/component"
+	"github.com/chronik-go/chronik/core/config"
+	"github.com/chronik-go/chronik/core/consensus"
+	"github.com/chronik-go/chronik/core/protocol"
+	"github.com/chronik-go/chronik/core/storage"
+	kafka "github.com/chronik-go/chronik/protocol-kafka"
+	memory "github.com/chronik-go/chronik/storage-memory"
+	wal "github.com/chronik-go/chronik/storage-wal"
+)
+
+// Factories returns every built-in component factory: the one list of
+// what is compiled into chronik. To add a component, import its module
+// (with a replace line in go.mod) and add its NewFactory() to the list of
+// its kind; docs/CONFIGURATION.md then needs regenerating (go generate).
+// Two factories of one kind with the same type name are an error.
+func Factories() (config.Factories, error) {
+	var (
+		f   config.Factories
+		err error
+	)
+	f.Storage, err = component.MakeMap[storage.Factory](
+		memory.NewFactory(),
+		wal.NewFactory(),
+	)
+	if err != nil {
+		return f, fmt.Errorf("storage factories: %w", err)
+	}
+	f.Consensus, err = component.MakeMap[consensus.Factory](
+		etcd.NewFactory(),
+	)
+	if err != nil {
+		return f, fmt.Errorf("consensus factories: %w", err)
+	}
+	f.Protocol, err = component.MakeMap[protocol.Factory](
+		kafka.NewFactory(),
+	)
+	if err != nil {
+		return f, fmt.Errorf("protocol factories: %w", err)
+	}
+	return f, nil
+}
