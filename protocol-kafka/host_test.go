@@ -26,7 +26,8 @@ type testHost struct {
 	nextPID  int64
 	produced int // Host.Produce calls
 	noAuto   bool
-	noWait   bool // Fetch answers at once (fuzzing)
+	noWait   bool            // Fetch answers at once (fuzzing)
+	moved    map[string]bool // topics whose partitions answer NOT_LEADER_OR_FOLLOWER
 
 	// hooks for tests, may be nil
 	onProduce  func(protocol.ProduceRequest)
@@ -43,6 +44,9 @@ type testPartition struct {
 	batches [][]byte
 	next    int64
 }
+
+// maxTestPartitions keeps fuzzed CreateTopics from allocating without end.
+const maxTestPartitions = 1000
 
 func newTestHost() *testHost {
 	return &testHost{changed: make(chan struct{}), topics: make(map[string]*testTopic), nextPID: 1000}
@@ -66,7 +70,11 @@ func (h *testHost) produceCalls() int {
 func (h *testHost) Cluster(context.Context) protocol.Cluster {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	return protocol.Cluster{ID: "test-cluster", Controller: 1, Brokers: []protocol.Broker{{ID: 1, Host: "127.0.0.1", Port: h.port}}}
+	brokers := []protocol.Broker{{ID: 1, Host: "127.0.0.1", Port: h.port}}
+	if len(h.moved) > 0 {
+		brokers = append(brokers, protocol.Broker{ID: 2, Host: "127.0.0.2", Port: 9092, Rack: "r2"})
+	}
+	return protocol.Cluster{ID: "test-cluster", Controller: 1, Brokers: brokers}
 }
 
 func (h *testHost) createLocked(name string, partitions int32, configs map[string]string) *testTopic {
@@ -101,7 +109,11 @@ func (h *testHost) Metadata(_ context.Context, names []string, autoCreate bool) 
 		}
 		m := protocol.TopicMetadata{Name: n, ID: t.id}
 		for i := range t.parts {
-			m.Partitions = append(m.Partitions, protocol.PartitionMetadata{Partition: int32(i), Leader: 1, Replicas: []int32{1}, ISR: []int32{1}})
+			pm := protocol.PartitionMetadata{Partition: int32(i), Leader: 1, Replicas: []int32{1}, ISR: []int32{1}}
+			if h.moved[n] {
+				pm.Leader, pm.LeaderEpoch, pm.Replicas, pm.ISR = 2, 7, []int32{2}, []int32{2}
+			}
+			m.Partitions = append(m.Partitions, pm)
 		}
 		out = append(out, m)
 	}
@@ -123,6 +135,9 @@ func (h *testHost) Produce(_ context.Context, req protocol.ProduceRequest) proto
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.produced++
+	if h.moved[req.Topic] {
+		return protocol.ProduceResult{Err: protocol.ErrNotLeaderOrFollower}
+	}
 	p, code := h.partition(req.Topic, req.Partition)
 	if code != protocol.ErrNone {
 		return protocol.ProduceResult{Err: code}
@@ -152,6 +167,9 @@ func (h *testHost) Fetch(ctx context.Context, req protocol.FetchRequest) []proto
 			r := &out[i]
 			r.Topic, r.Partition = fp.Topic, fp.Partition
 			p, code := h.partition(fp.Topic, fp.Partition)
+			if h.moved[fp.Topic] {
+				code = protocol.ErrNotLeaderOrFollower
+			}
 			if code != protocol.ErrNone {
 				r.Err = code
 				continue
@@ -217,6 +235,10 @@ func (h *testHost) CreateTopics(_ context.Context, req []protocol.CreateTopic, v
 		if n == -1 {
 			n = 1
 		}
+		if n > maxTestPartitions {
+			out = append(out, protocol.TopicResult{Name: c.Name, Err: protocol.ErrInvalidPartitions})
+			continue
+		}
 		res := protocol.TopicResult{Name: c.Name, NumPartitions: n, ReplicationFactor: 1}
 		if !validateOnly {
 			res.ID = h.createLocked(c.Name, n, c.Configs).id
@@ -260,7 +282,7 @@ func (h *testHost) CreatePartitions(_ context.Context, req []protocol.CreatePart
 		switch {
 		case !ok:
 			out = append(out, protocol.TopicResult{Name: c.Topic, Err: protocol.ErrUnknownTopicOrPartition})
-		case int(c.Count) <= len(t.parts):
+		case int(c.Count) <= len(t.parts) || c.Count > maxTestPartitions:
 			out = append(out, protocol.TopicResult{Name: c.Topic, Err: protocol.ErrInvalidPartitions, ErrMsg: "can only grow"})
 		default:
 			for !validateOnly && len(t.parts) < int(c.Count) {
