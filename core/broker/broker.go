@@ -145,10 +145,18 @@ func (b *Broker) Start(ctx context.Context) error {
 // (bounded by ctx), then stops the broker's goroutines. The caller then
 // shuts down the engine and the store.
 func (b *Broker) Shutdown(ctx context.Context) error {
-	b.handOff(ctx)
+	if b.ctx.Err() == nil {
+		b.handOff(ctx)
+	}
 	b.cancel()
 	b.wg.Wait()
 	return nil
+}
+
+// Abort stops the broker's goroutines without handing anything off.
+func (b *Broker) Abort() {
+	b.cancel()
+	b.wg.Wait()
 }
 
 // handOff transfers leadership of every group this node leads.

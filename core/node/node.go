@@ -119,6 +119,14 @@ func (n *Node) Shutdown(ctx context.Context) error {
 	return n.stop(ctx)
 }
 
+// Kill stops the broker without handing leadership off, as close to a crash
+// as a process can do to itself: other brokers see it vanish. The store is
+// still closed, so what it holds is what it had written.
+func (n *Node) Kill(ctx context.Context) error {
+	n.Broker.Abort()
+	return n.stop(ctx)
+}
+
 func (n *Node) stop(ctx context.Context) error {
 	var errs []error
 	if n.Broker != nil {

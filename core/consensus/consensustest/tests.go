@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"runtime"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -377,12 +378,15 @@ func testManyGroups(t *testing.T, s *suite) {
 	}
 	c.eventually(c.opTimeout(), fmt.Sprintf("%d groups elect leaders", groups), nil, func() (bool, string) {
 		n := 0
+		var none []string
 		for _, g := range gs {
 			if c.anyLeader(g) != 0 {
 				n++
+			} else if len(none) < 5 {
+				none = append(none, c.describe(g))
 			}
 		}
-		return n == groups, fmt.Sprintf("%d groups have a leader", n)
+		return n == groups, fmt.Sprintf("%d groups have a leader; without: %s", n, strings.Join(none, "; "))
 	})
 
 	var wg sync.WaitGroup
@@ -530,4 +534,16 @@ func lastIndex(t *testing.T, st storage.Store, g groupID) uint64 {
 		t.Fatal(err)
 	}
 	return i
+}
+
+// describe is every node's view of g, for failure messages.
+func (c *cluster) describe(g groupID) string {
+	var views []string
+	for _, nd := range c.nodeList() {
+		if grp := c.group(nd.id, g); grp != nil {
+			st := grp.Status()
+			views = append(views, fmt.Sprintf("%d:%s/t%d/l%d/c%d/a%d", nd.id, st.Role, st.Term, st.Leader, st.Commit, st.Applied))
+		}
+	}
+	return fmt.Sprintf("group %d [%s]", g, strings.Join(views, " "))
 }

@@ -1,0 +1,248 @@
+// Package integration starts Chronik clusters on loopback, in process, and
+// drives them with real Kafka clients over TCP. The harness here is used by
+// the tests in this module.
+package integration
+
+import (
+	"context"
+	"fmt"
+		"log/slog"
+	"net"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chronik-go/chronik/cmd/components"
+	"github.com/chronik-go/chronik/core/component"
+	"github.com/chronik-go/chronik/core/config"
+	"github.com/chronik-go/chronik/core/node"
+	kafka "github.com/chronik-go/chronik/protocol-kafka"
+	wal "github.com/chronik-go/chronik/storage-wal"
+)
+
+// Options describe a cluster.
+type Options struct {
+	Brokers   int
+	Consensus component.Type // "etcd" (default)
+	Storage   component.Type // "wal" (default) or "memory"
+	// Configure may adjust each broker's config before it starts.
+	Configure func(*config.Config)
+	// LogLevel of the brokers' logs, written to the test log (default: warn).
+	LogLevel slog.Level
+}
+
+// Cluster is a running in-process cluster.
+type Cluster struct {
+	t     testing.TB
+	opts  Options
+	f     config.Factories
+	dir   string
+	cfgs  []*config.Config
+	mu    sync.Mutex
+	nodes []*node.Node // nil while stopped
+}
+
+// freeAddrs reserves n loopback ports by listening and closing.
+func freeAddrs(t testing.TB, n int) []string {
+	var out []string
+	var ls []net.Listener
+	for i := 0; i < n; i++ {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		ls = append(ls, l)
+		out = append(out, l.Addr().String())
+	}
+	for _, l := range ls {
+		l.Close()
+	}
+	return out
+}
+
+// StartCluster starts opts.Brokers brokers and stops them when the test ends.
+func StartCluster(t testing.TB, opts Options) *Cluster {
+	t.Helper()
+	if opts.Brokers == 0 {
+		opts.Brokers = 1
+	}
+	if opts.Consensus == "" {
+		opts.Consensus = "etcd"
+	}
+	if opts.Storage == "" {
+		opts.Storage = "wal"
+	}
+	if opts.LogLevel == 0 {
+		opts.LogLevel = slog.LevelWarn
+	}
+	f, err := components.Factories()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &Cluster{t: t, opts: opts, f: f, dir: t.TempDir(), nodes: make([]*node.Node, opts.Brokers)}
+	raft := freeAddrs(t, opts.Brokers)
+	kafkaAddrs := freeAddrs(t, opts.Brokers)
+	for i := 0; i < opts.Brokers; i++ {
+		cfg := config.Default()
+		cfg.Node.ID = int32(i + 1)
+		cfg.Node.DataDir = filepath.Join(c.dir, fmt.Sprintf("node-%d", i+1))
+		cfg.Cluster.Listen = raft[i]
+		cfg.Kafka.Advertised = kafkaAddrs[i]
+		for j := 0; j < opts.Brokers; j++ {
+			if j != i {
+				cfg.Cluster.Peers = append(cfg.Cluster.Peers, config.Peer{ID: int32(j + 1), Addr: raft[j], Kafka: kafkaAddrs[j]})
+			}
+		}
+		cfg.Storage.Type = opts.Storage
+		cfg.Consensus.Type = opts.Consensus
+		cfg.Broker.DefaultReplicationFactor = int16(min(3, opts.Brokers))
+		cfg.Broker.BalanceInterval = time.Second
+		cfg.Storage.Config = mustDefault("storage", c.f.Storage, opts.Storage)
+		cfg.Consensus.Config = mustDefault("consensus", c.f.Consensus, opts.Consensus)
+		cfg.Protocol.Config = mustDefault("protocol", c.f.Protocol, "kafka")
+		cfg.Protocol.Config.(*kafka.Config).Listen = kafkaAddrs[i]
+		if wc, ok := cfg.Storage.Config.(*wal.Config); ok {
+			wc.SegmentSize = 8 << 20 // keep preallocation small in tests
+		}
+		if opts.Configure != nil {
+			opts.Configure(&cfg)
+		}
+		c.cfgs = append(c.cfgs, &cfg)
+	}
+	var wg sync.WaitGroup
+	errs := make([]error, opts.Brokers)
+	for i := range c.cfgs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = c.start(i)
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("start broker %d: %v", i+1, err)
+		}
+	}
+	t.Cleanup(c.Close)
+	return c
+}
+
+type defaulter interface {
+	DefaultConfig() component.Config
+}
+
+func mustDefault[F interface {
+	component.Named
+	defaulter
+}](kind string, m map[component.Type]F, t component.Type) component.Config {
+	f, err := component.Lookup(kind, m, t)
+	if err != nil {
+		panic(err)
+	}
+	return f.DefaultConfig()
+}
+
+func (c *Cluster) settings(i int) node.SettingsFunc {
+	level := c.opts.LogLevel
+	base := slog.New(slog.NewTextHandler(testWriter{c.t}, &slog.HandlerOptions{Level: level})).With("broker", i+1)
+	return func(name string) component.Settings {
+		return component.Settings{
+			Logger:  base.With("component", name),
+			DataDir: filepath.Join(c.cfgs[i].Node.DataDir, name),
+		}.WithDefaults()
+	}
+}
+
+// testWriter sends log lines to the test log.
+type testWriter struct{ t testing.TB }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(string(p[:len(p)-1]))
+	return len(p), nil
+}
+
+func (c *Cluster) start(i int) error {
+	n, err := node.Start(context.Background(), c.cfgs[i], c.f, c.settings(i))
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	c.nodes[i] = n
+	c.mu.Unlock()
+	return nil
+}
+
+// Node returns broker i (0-based), nil if stopped.
+func (c *Cluster) Node(i int) *node.Node {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.nodes[i]
+}
+
+// Size is the number of brokers.
+func (c *Cluster) Size() int { return len(c.cfgs) }
+
+// Addrs are the brokers' Kafka addresses, for a client's seed list.
+func (c *Cluster) Addrs() []string {
+	out := make([]string, len(c.cfgs))
+	for i, cfg := range c.cfgs {
+		out[i] = cfg.Kafka.Advertised
+	}
+	return out
+}
+
+// Stop shuts broker i down cleanly (leaderships handed off first).
+func (c *Cluster) Stop(i int) {
+	c.t.Helper()
+	c.mu.Lock()
+	n := c.nodes[i]
+	c.nodes[i] = nil
+	c.mu.Unlock()
+	if n == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := n.Shutdown(ctx); err != nil {
+		c.t.Errorf("stop broker %d: %v", i+1, err)
+	}
+}
+
+// Kill stops broker i without handing anything off: its server and engine
+// stop at once, as in a crash (the store still closes, so what it wrote
+// stays).
+func (c *Cluster) Kill(i int) {
+	c.t.Helper()
+	c.mu.Lock()
+	n := c.nodes[i]
+	c.nodes[i] = nil
+	c.mu.Unlock()
+	if n == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := n.Kill(ctx); err != nil {
+		c.t.Errorf("kill broker %d: %v", i+1, err)
+	}
+}
+
+// Restart starts a stopped broker i again on its data.
+func (c *Cluster) Restart(i int) {
+	c.t.Helper()
+	if err := c.start(i); err != nil {
+		c.t.Fatalf("restart broker %d: %v", i+1, err)
+	}
+}
+
+// Close stops every broker.
+func (c *Cluster) Close() {
+	var wg sync.WaitGroup
+	for i := range c.cfgs {
+		wg.Add(1)
+		go func() { defer wg.Done(); c.Stop(i) }()
+	}
+	wg.Wait()
+}

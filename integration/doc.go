@@ -1,3 +1,0 @@
-// Package integration holds the multi-broker tests that drive Chronik with
-// real Kafka clients.
-package integration
