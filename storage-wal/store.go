@@ -561,12 +561,14 @@ func (s *Store) Close() error {
 		}
 	default:
 	}
+	s.segMu.Lock() // no read is in a file
 	s.mu.Lock()
 	for _, seg := range s.segs {
 		seg.f.Close()
 	}
 	s.groups = nil
 	s.mu.Unlock()
+	s.segMu.Unlock()
 	s.lock.Close()
 	return err
 }
