@@ -168,6 +168,16 @@ func (s *Store) recover() error {
 				}
 			}
 		}
+		tail, tailScan = seg, sc
+		reuseTail = sc.end == 0 && !sameSeq && int64(len(data)) == s.cfg.SegmentSize
+		if sc.garbage {
+			s.recovery.Truncated = true
+			s.recovery.Segment = seg.path
+			s.recovery.Offset = sc.end
+			s.recovery.Reason = sc.reason
+			s.recovery.Bytes = lastNonZero(data[sc.end:])
+		}
+		// data is not used below: buf is reused for the later segments.
 		for _, later := range seqs[i+1:] {
 			_, ldata, err := s.readSegment(later, &buf)
 			if err != nil {
@@ -180,15 +190,6 @@ func (s *Store) recover() error {
 				}
 			}
 			junk = append(junk, later)
-		}
-		tail, tailScan = seg, sc
-		reuseTail = sc.end == 0 && !sameSeq && int64(len(data)) == s.cfg.SegmentSize
-		if sc.garbage {
-			s.recovery.Truncated = true
-			s.recovery.Segment = seg.path
-			s.recovery.Offset = sc.end
-			s.recovery.Reason = sc.reason
-			s.recovery.Bytes = lastNonZero(data[sc.end:])
 		}
 		break
 	}
