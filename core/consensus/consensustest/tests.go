@@ -424,8 +424,9 @@ func testManyGroups(t *testing.T, s *suite) {
 	time.Sleep(window)
 	d := c.net.Stats().Sub(s0)
 	secs := window.Seconds()
-	t.Logf("%s: idle traffic per group: %.2f chunks/s, %.1f bytes/s (over %v, all %d links, %d groups)",
-		s.be.Name, float64(d.Chunks)/secs/groups, float64(d.Bytes)/secs/groups, window, len(all)*(len(all)-1), groups)
+	t.Logf("%s: idle traffic per group: %.2f chunks/s, %.1f bytes/s (in all: %.0f chunks/s, %.0f bytes/s over %d links, %d groups, %v)",
+		s.be.Name, float64(d.Chunks)/secs/groups, float64(d.Bytes)/secs/groups,
+		float64(d.Chunks)/secs, float64(d.Bytes)/secs, len(all)*(len(all)-1), groups, window)
 }
 
 // stopGroup stops (or, with del, deletes) group g on node id.
