@@ -9,9 +9,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/chronik-go/chronik/cmd/components"
 	"github.com/chronik-go/chronik/cmd/internal/configdoc"
 	"github.com/chronik-go/chronik/core/component"
-	"github.com/chronik-go/chronik/cmd/components"
 	"github.com/chronik-go/chronik/core/config"
 )
 
