@@ -5,11 +5,11 @@ import (
 	"testing"
 	"time"
 
+	etcd "github.com/chronik-go/chronik/consensus-etcd"
 	"github.com/chronik-go/chronik/core/component"
 	"github.com/chronik-go/chronik/core/consensus/consensustest"
 	"github.com/chronik-go/chronik/core/storage"
 	"github.com/chronik-go/chronik/core/storage/storagetest"
-	etcd "github.com/chronik-go/chronik/consensus-etcd"
 	memory "github.com/chronik-go/chronik/storage-memory"
 	wal "github.com/chronik-go/chronik/storage-wal"
 )
