@@ -42,6 +42,11 @@ type Config struct {
 	// RecycleSegments is how many reclaimed segment files are kept to be
 	// reused instead of preallocating new ones.
 	RecycleSegments int `koanf:"recycle_segments"`
+	// RewriteSegments: when more segments than this are retained, the live
+	// entries of the oldest one (groups that have not truncated for a long
+	// time) are rewritten at the head of the log so that it can be
+	// reclaimed. 0 never rewrites.
+	RewriteSegments int `koanf:"rewrite_segments"`
 
 	_ struct{}
 }
@@ -59,6 +64,7 @@ func DefaultConfig() *Config {
 		Fsync:           FsyncAlways,
 		FsyncInterval:   10 * time.Millisecond,
 		RecycleSegments: 4,
+		RewriteSegments: 16,
 	}
 }
 
@@ -78,6 +84,9 @@ func (c *Config) Validate() error {
 		}
 	default:
 		return fmt.Errorf("wal: fsync %q: want always, interval or never", c.Fsync)
+	}
+	if c.RewriteSegments < 0 {
+		return fmt.Errorf("wal: rewrite_segments %d is negative", c.RewriteSegments)
 	}
 	if c.RecycleSegments < 0 {
 		return fmt.Errorf("wal: recycle_segments %d is negative", c.RecycleSegments)

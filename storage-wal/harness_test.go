@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"path/filepath"
+	"strconv"
 	"testing"
 
 	"go.uber.org/goleak"
@@ -17,6 +19,7 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 // harness opens stores in one directory with one config.
 type harness struct {
+	t   testing.TB
 	dir string
 	cfg Config
 }
@@ -25,12 +28,16 @@ var _ storagetest.Crasher = (*harness)(nil)
 
 func maker(cfg Config) storagetest.HarnessMaker {
 	return func(ctx context.Context, t testing.TB) (storagetest.Harness, error) {
-		return &harness{dir: t.TempDir(), cfg: cfg}, nil
+		return &harness{t: t, dir: t.TempDir(), cfg: cfg}, nil
 	}
 }
 
 func (h *harness) Open(ctx context.Context) (storage.Store, error) {
-	return Open(ctx, h.dir, h.cfg, nil)
+	s, err := Open(ctx, h.dir, h.cfg, nil)
+	if err != nil && h.t != nil {
+		dumpDir(h.t, h.dir) // to debug a failure
+	}
+	return s, err
 }
 
 func (h *harness) Close() {}
@@ -71,7 +78,7 @@ func (h *harness) CrashCopy(ctx context.Context, st storage.Store, rng *rand.Ran
 	if err != nil {
 		return nil, err
 	}
-	return &harness{dir: dst, cfg: h.cfg}, nil
+	return &harness{t: h.t, dir: dst, cfg: h.cfg}, nil
 }
 
 func testConfig(segSize int64) Config {
@@ -91,12 +98,20 @@ func TestConformance(t *testing.T) {
 
 func TestCrash(t *testing.T) {
 	n := 300
+	if v := os.Getenv("WAL_CRASH_ITERATIONS"); v != "" {
+		n, _ = strconv.Atoi(v)
+	}
 	if testing.Short() {
 		n = 50
 	}
-	for _, segSize := range []int64{4 << 10, 1 << 20} {
-		t.Run(fmt.Sprintf("segment=%d", segSize), func(t *testing.T) {
-			storagetest.RunCrashTests(t, maker(testConfig(segSize)), n)
+	for _, tc := range []struct {
+		segSize int64
+		rewrite int
+	}{{4 << 10, 0}, {4 << 10, 2}, {1 << 20, 16}} {
+		cfg := testConfig(tc.segSize)
+		cfg.RewriteSegments = tc.rewrite
+		t.Run(fmt.Sprintf("segment=%d/rewrite=%d", tc.segSize, tc.rewrite), func(t *testing.T) {
+			storagetest.RunCrashTests(t, maker(cfg), n)
 		})
 	}
 }

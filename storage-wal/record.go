@@ -43,6 +43,7 @@ const (
 	recDrop       recType = 2 // one group dropped
 	recCheckpoint recType = 3 // every group's bounds and state: older segments are gone
 	recSeal       recType = 4 // the segment ends here; body: next segment's sequence (0: any)
+	recRelocate   recType = 5 // live entries moved here from an old segment; body as a batch
 )
 
 // header is a decoded record header.

@@ -193,6 +193,9 @@ func (s *Store) recover() error {
 		}
 		break
 	}
+	if s.ckptErr != nil {
+		return corrupt("the last checkpoint does not match the log: %v", s.ckptErr)
+	}
 	if expect != 0 && tail == nil && expect > maxSeq {
 		return corrupt("segment %s is missing (sealed %s names it next)", segName(expect), lastSealed.path)
 	}
@@ -360,6 +363,26 @@ func (s *Store) applyRecord(seg *segment, t recType, body []byte, bodyOff int64)
 			}
 			g.apply(&o, true)
 		}
+	case recRelocate:
+		gws, err := decodeBatch(body)
+		if err != nil {
+			return err
+		}
+		for _, w := range gws {
+			if len(w.entries) == 0 || w.reset != nil || w.state != nil || w.truncBefore != 0 {
+				return fmt.Errorf("malformed relocate record")
+			}
+			locs := make([]loc, len(w.entries))
+			for k, e := range w.entries {
+				locs[k] = loc{seg: seg, off: uint32(bodyOff + int64(e.off)), n: uint32(e.n), crc: e.crc, kind: e.kind, term: e.term}
+			}
+			g := s.groups[w.group]
+			if g == nil {
+				g = newGroup()
+				s.groups[w.group] = g
+			}
+			g.relocate(w.entries[0].index, locs)
+		}
 	case recDrop:
 		id, err := decodeUvarintBody(body)
 		if err != nil {
@@ -371,6 +394,8 @@ func (s *Store) applyRecord(seg *segment, t recType, body []byte, bodyOff int64)
 		if err != nil {
 			return err
 		}
+		var missing error
+		defer func() { s.ckptErr = missing }()
 		keep := make(map[storage.GroupID]bool, len(ms))
 		for _, m := range ms {
 			keep[m.group] = true
@@ -379,15 +404,25 @@ func (s *Store) applyRecord(seg *segment, t recType, body []byte, bodyOff int64)
 				g = newGroup()
 				s.groups[m.group] = g
 			}
-			if m.last >= m.first {
-				if g.first > m.first || g.last() < m.last {
-					return fmt.Errorf("checkpoint: group %d holds [%d, %d], entries [%d, %d] missing", m.group, m.first, m.last, g.first, g.last())
+			g.state = bytes.Clone(m.state)
+			lo, hi := max(g.first, m.first), min(g.last(), m.last)
+			switch {
+			case m.last < m.first: // no entries
+				g.first, g.prevTerm, g.ents = m.first, m.prevTerm, nil
+			case len(g.ents) > 0 && lo == m.first && hi == m.last:
+				g.ents = g.ents[lo-g.first : hi-g.first+1]
+				g.first, g.prevTerm = m.first, m.prevTerm
+			default:
+				// Entries missing: legitimate only if a later checkpoint
+				// (whose reclaim removed them) follows.
+				missing = fmt.Errorf("checkpoint: group %d holds [%d, %d], entries [%d, %d] found", m.group, m.first, m.last, g.first, g.last())
+				if len(g.ents) > 0 && lo <= hi {
+					g.ents = g.ents[lo-g.first : hi-g.first+1]
+					g.first, g.prevTerm = lo, 0
+				} else {
+					g.first, g.prevTerm, g.ents = m.first, m.prevTerm, nil
 				}
-				g.ents = g.ents[m.first-g.first : m.last-g.first+1]
-			} else {
-				g.ents = nil
 			}
-			g.first, g.prevTerm, g.state = m.first, m.prevTerm, bytes.Clone(m.state)
 		}
 		for id := range s.groups {
 			if !keep[id] {

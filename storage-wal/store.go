@@ -48,6 +48,7 @@ type Store struct {
 
 	inflight sync.WaitGroup // Writes waiting for their sync
 	recovery Recovery
+	ckptErr  error // during recovery: the last checkpoint found entries missing
 
 	// dirMu is held while files are created, renamed or removed (after
 	// syncMu and mu, when those are held).
@@ -661,7 +662,11 @@ func (s *Store) reclaimOnce() error {
 		}
 	}
 	if minSeq <= s.segs[0].seq {
+		rewrite := s.cfg.RewriteSegments > 0 && len(s.segs) > s.cfg.RewriteSegments
 		s.mu.Unlock()
+		if rewrite {
+			return s.rewriteOldest()
+		}
 		return nil
 	}
 	ms := make([]groupMeta, 0, len(s.groups))

@@ -341,6 +341,55 @@ func TestReclaim(t *testing.T) {
 	}
 }
 
+func TestRewrite(t *testing.T) {
+	dir := t.TempDir()
+	cfg := testConfig(8 << 10)
+	cfg.RewriteSegments = 3
+	s := openT(t, dir, cfg)
+	// An idle group: its entries would pin the first segment for good.
+	mustWrite(t, s, true, storage.GroupWrite{Group: 7, Entries: []storage.Entry{ent(1, 1, "old"), ent(2, 2, "older")}, State: []byte("st")})
+	mustWrite(t, s, true, storage.GroupWrite{Group: 7, TruncBefore: 2})
+	data := string(bytes.Repeat([]byte("d"), 700))
+	for i := uint64(1); i <= 300; i++ {
+		w := storage.GroupWrite{Group: 1, Entries: []storage.Entry{ent(i, 1, data)}}
+		if i > 5 {
+			w.TruncBefore = i - 4
+		}
+		mustWrite(t, s, true, w)
+	}
+	poll(t, "the idle group's segment to be rewritten and reclaimed", func() bool {
+		s.mu.RLock()
+		defer s.mu.RUnlock()
+		return len(s.segs) <= cfg.RewriteSegments+1
+	})
+	check := func(s *Store) {
+		t.Helper()
+		es := readAll(t, s, 7)
+		if len(es) != 1 || es[0].Index != 2 || es[0].Term != 2 || string(es[0].Data) != "older" {
+			t.Fatalf("group 7: %v", es)
+		}
+		l, _ := s.Log(7)
+		if tm, err := l.Term(1); tm != 1 || err != nil {
+			t.Fatalf("group 7 Term(1) = %d, %v", tm, err)
+		}
+		if st, _ := l.State(); string(st) != "st" {
+			t.Fatalf("group 7 state %q", st)
+		}
+		if es := readAll(t, s, 1); len(es) != 5 || es[4].Index != 300 {
+			t.Fatalf("group 1: %d entries", len(es))
+		}
+	}
+	check(s)
+	s.Close()
+	s2, err := Open(context.Background(), dir, cfg, nil)
+	if err != nil {
+		dumpDir(t, dir)
+		t.Fatalf("Open: %v", err)
+	}
+	defer s2.Close()
+	check(s2)
+}
+
 func TestFsyncPolicies(t *testing.T) {
 	t.Run("interval", func(t *testing.T) {
 		cfg := testConfig(64 << 10)
