@@ -261,27 +261,46 @@ func TestServe(t *testing.T) {
 			dir: dir, stdout: &out, stderr: &errOut,
 		})
 	}()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(kafkaAddr), kgo.DefaultProduceTopic("hello"),
-		kgo.ConsumeTopics("hello"), kgo.AllowAutoTopicCreation())
+	for i := 0; ; i++ { // wait for the listener: a refused first dial costs kgo seconds
+		c, err := net.Dial("tcp", kafkaAddr)
+		if err == nil {
+			c.Close()
+			break
+		}
+		if i == 300 {
+			t.Fatalf("serve never listened on %s\n%s", kafkaAddr, errOut.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(kafkaAddr), kgo.DefaultProduceTopic("hello"), kgo.AllowAutoTopicCreation())
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer cl.Close()
+	start := time.Now()
 	pctx, pcancel := context.WithTimeout(ctx, 30*time.Second)
 	defer pcancel()
 	if err := cl.ProduceSync(pctx, &kgo.Record{Value: []byte("world")}).FirstErr(); err != nil {
 		t.Fatalf("produce: %v\n%s", err, errOut.String())
 	}
-	fs := cl.PollFetches(pctx)
+	t.Logf("produced after %v", time.Since(start))
+	consumer, err := kgo.NewClient(kgo.SeedBrokers(kafkaAddr), kgo.ConsumeTopics("hello"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer consumer.Close()
+	fs := consumer.PollFetches(pctx)
 	if err := fs.Err0(); err != nil {
 		t.Fatalf("fetch: %v", err)
 	}
 	if recs := fs.Records(); len(recs) != 1 || string(recs[0].Value) != "world" {
 		t.Fatalf("consumed %v", recs)
 	}
+	t.Logf("produced and consumed after %v", time.Since(start))
 	cancel()
 	select {
 	case code := <-done:
+		t.Logf("stopped\n%s", errOut.String())
 		if code != exitOK {
 			t.Fatalf("serve exited %d\n%s", code, errOut.String())
 		}

@@ -448,9 +448,10 @@ func (b *Broker) Metadata(ctx context.Context, names []string, autoCreate bool) 
 				r = rs[i]
 			}
 			if r != nil {
-				st := r.g.Status()
-				if st.Leader != 0 {
-					p.Leader, p.LeaderEpoch = int32(st.Leader), int32(st.Term)
+				ss := r.p.serving()
+				// This broker is named leader only once it serves as one.
+				if ss.leader != 0 && (ss.leader != b.self || ss.ready) {
+					p.Leader, p.LeaderEpoch = int32(ss.leader), int32(ss.term)
 				}
 			} else {
 				// Not hosted here: name the preferred replica; a client that
@@ -466,6 +467,10 @@ func (b *Broker) Metadata(ctx context.Context, names []string, autoCreate bool) 
 	}
 	return out, nil
 }
+
+// leaderSettle is how long a request to a replica that is becoming leader
+// waits for it to be ready before answering NOT_LEADER_OR_FOLLOWER.
+const leaderSettle = 2 * time.Second
 
 // proposeTimeout bounds a produce's wait for commit.
 func (b *Broker) proposeTimeout(d time.Duration) time.Duration {
@@ -500,8 +505,7 @@ func (b *Broker) Produce(ctx context.Context, req protocol.ProduceRequest) proto
 		res.Err = code
 		return res
 	}
-	ss := r.p.serving()
-	if !ss.ready {
+	if ss := r.p.waitServing(ctx, leaderSettle); !ss.ready {
 		res.Err = protocol.ErrNotLeaderOrFollower
 		return res
 	}

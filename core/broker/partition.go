@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"sort"
 	"sync"
+	"time"
 
 	"github.com/chronik-go/chronik/core/consensus"
 	"github.com/chronik-go/chronik/core/protocol"
@@ -150,14 +151,19 @@ func (p *partition) Apply(ctx context.Context, entries []consensus.Entry) error 
 			delete(p.results, old)
 		}
 	}
+	p.wakeLocked()
+	p.mu.Unlock()
+	return nil
+}
+
+// wakeLocked signals every waiter without blocking; p.mu is held.
+func (p *partition) wakeLocked() {
 	for w := range p.waiters {
 		select {
 		case w <- struct{}{}:
 		default:
 		}
 	}
-	p.mu.Unlock()
-	return nil
 }
 
 // applyRecords assigns offsets to the batches of one entry, or rejects the
@@ -329,6 +335,7 @@ func (p *partition) LeaderChanged(ctx context.Context, leader consensus.NodeID, 
 	p.mu.Lock()
 	p.leader, p.term = leader, term
 	cb := p.onLeader
+	p.wakeLocked()
 	p.mu.Unlock()
 	if leader == p.self && cb != nil {
 		cb(p, term)
@@ -426,4 +433,33 @@ func nextSeq(s int32) int32 {
 		return 0
 	}
 	return s + 1
+}
+
+// waitServing waits (up to d) for a replica that leads, or is about to,
+// to become ready to serve: a new leader needs its epoch marker applied,
+// which takes one round trip. Clients told NOT_LEADER_OR_FOLLOWER would
+// otherwise wait for a metadata refresh (seconds, for some clients).
+func (p *partition) waitServing(ctx context.Context, d time.Duration) servingState {
+	ss := p.serving()
+	if ss.ready || ss.leader != p.self && ss.leader != 0 {
+		return ss
+	}
+	wake := make(chan struct{}, 1)
+	p.addWaiter(wake)
+	defer p.removeWaiter(wake)
+	t := time.NewTimer(d)
+	defer t.Stop()
+	for {
+		ss = p.serving()
+		if ss.ready || ss.leader != p.self && ss.leader != 0 {
+			return ss
+		}
+		select {
+		case <-wake:
+		case <-t.C:
+			return p.serving()
+		case <-ctx.Done():
+			return p.serving()
+		}
+	}
 }
