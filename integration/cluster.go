@@ -6,7 +6,7 @@ package integration
 import (
 	"context"
 	"fmt"
-		"log/slog"
+	"log/slog"
 	"net"
 	"path/filepath"
 	"sync"
