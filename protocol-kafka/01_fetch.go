@@ -124,7 +124,7 @@ func handleFetch(ctx context.Context, r *request) (kmsg.Response, error) {
 			sp.HighWatermark = res.HighWatermark
 			sp.LastStableOffset = res.LastStableOffset
 			sp.LogStartOffset = res.LogStartOffset
-			sp.RecordBatches = res.Records
+			sp.RecordBatches = emptyRecords(res.Records)
 		}
 	}
 
@@ -139,7 +139,16 @@ func setFetchErr(sp *kmsg.FetchResponseTopicPartition, code protocol.ErrorCode) 
 	sp.HighWatermark = -1
 	sp.LastStableOffset = -1
 	sp.LogStartOffset = -1
-	sp.RecordBatches = nil
+	sp.RecordBatches = []byte{}
+}
+
+// emptyRecords turns no records into an empty, not a null, record set: kmsg
+// encodes nil as length -1, which librdkafka refuses to parse.
+func emptyRecords(b []byte) []byte {
+	if b == nil {
+		return []byte{}
+	}
+	return b
 }
 
 // addFetchLeaderHints fills KIP-951's CurrentLeader for partitions that
