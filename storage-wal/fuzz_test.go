@@ -179,6 +179,9 @@ func TestWriteFuzzCorpus(t *testing.T) {
 	torn := append([]byte(nil), segs[n-1]...)
 	torn[len(torn)/3] ^= 0xff
 	write("store-torn", base, segs[n-2], torn)
+	if offs := dataRecordOffsets(segs[n-1], seqs[n-1]); len(offs) > 1 {
+		write("store-cut-unaligned", base+1, segs[n-1][:offs[1]-3], nil)
+	}
 	mid := append([]byte(nil), segs[n-2]...)
 	mid[headerSize+3] ^= 0x01
 	write("store-mid-corrupt", base, mid, segs[n-1])

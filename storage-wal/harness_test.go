@@ -34,7 +34,7 @@ func maker(cfg Config) storagetest.HarnessMaker {
 
 func (h *harness) Open(ctx context.Context) (storage.Store, error) {
 	s, err := Open(ctx, h.dir, h.cfg, nil)
-	if err != nil && h.t != nil {
+	if (err != nil || os.Getenv("WAL_DUMP") != "") && h.t != nil {
 		dumpDir(h.t, h.dir) // to debug a failure
 	}
 	return s, err
@@ -60,6 +60,10 @@ func (h *harness) CrashCopy(ctx context.Context, st storage.Store, rng *rand.Ran
 	active := s.active()
 	durable := int64(s.syncPoint(active))
 	dst := filepath.Join(filepath.Dir(h.dir), fmt.Sprintf("crash-%d", rng.Uint64()))
+	if os.Getenv("WAL_DUMP") != "" {
+		h.t.Logf("crash copy: active %s durable %d, off %d, synced %x", active.path, durable, s.off, s.synced.Load())
+		dumpDir(h.t, h.dir)
+	}
 	err := storagetest.CrashDir(dst, h.dir, func(rel string) (int64, bool) {
 		if seq, ok := parseName(rel, segSuffix); ok {
 			switch {

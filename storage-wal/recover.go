@@ -212,7 +212,7 @@ func (s *Store) recover() error {
 			// Seal the tail where its valid data ends: whatever lies beyond
 			// is never read again.
 			// A tail cut short by the crash grows to hold the seal.
-			s.off = tailScan.end
+			s.off = align(tailScan.end)
 			if err := s.writeSeal(tail, seg.seq); err != nil {
 				seg.f.Close()
 				return err
@@ -294,7 +294,7 @@ func (s *Store) replay(seg *segment, data []byte) (scan, error) {
 	for off := int64(0); ; {
 		if off+headerSize > size {
 			sc.reason = "end of file"
-			sc.garbage = lastNonZero(data[off:]) > 0
+			sc.garbage = off < size && lastNonZero(data[off:]) > 0
 			return sc, nil
 		}
 		h, st := parseHeader(data[off:])

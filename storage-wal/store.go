@@ -281,10 +281,11 @@ func (s *Store) writeBatch(buf []byte, recs []record, ws []storage.GroupWrite, o
 				g = newGroup()
 				s.groups[w.Group] = g
 			}
-			g.apply(&o, false)
-			if w.Reset != nil || w.TruncBefore != 0 {
+			// Dropping entries from the oldest segment may free it.
+			if (w.Reset != nil || w.TruncBefore > g.first) && len(g.ents) > 0 && g.ents[0].seg == s.segs[0] {
 				kick = true
 			}
+			g.apply(&o, false)
 		}
 	}
 	return lsn(s.active().seq, s.off), kick && len(s.segs) > 1, nil
@@ -487,19 +488,18 @@ func (s *Store) Drop(ctx context.Context, g storage.GroupID) error {
 		s.mu.Unlock()
 		return err
 	}
-	if s.groups[g] == nil {
-		s.mu.Unlock()
-		return nil
+	// Nothing to drop still makes every earlier write durable, as a drop
+	// record would.
+	if s.groups[g] != nil {
+		body := appendUvarint(nil, uint64(g))
+		if _, err := s.writeRecord(buildRecord(recDrop, body)); err != nil {
+			s.mu.Unlock()
+			return err
+		}
+		delete(s.groups, g)
 	}
-	body := appendUvarint(nil, uint64(g))
-	rec := buildRecord(recDrop, body)
-	if _, err := s.writeRecord(rec); err != nil {
-		s.mu.Unlock()
-		return err
-	}
-	delete(s.groups, g)
 	var r *round
-	if s.cfg.Fsync == FsyncAlways {
+	if s.cfg.Fsync == FsyncAlways && s.synced.Load() < lsn(s.active().seq, s.off) {
 		r = s.join()
 		s.inflight.Add(1)
 	}
