@@ -1,0 +1,296 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"runtime/pprof"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+)
+
+// benchOptions are the flags of `chronik bench`.
+type benchOptions struct {
+	brokers     []string
+	targets     []string
+	records     int
+	duration    time.Duration
+	recordSize  int
+	partitions  int
+	replication int
+	acks        string
+	inflight    int
+	storage     string
+	consensus   string
+	set         []string
+	dir         string
+	topic       string
+	seed        uint64
+	logLevel    string
+	json        bool
+	cpuprofile  string
+}
+
+// Target names.
+const (
+	targetKfake    = "kfake"
+	targetExternal = "external"
+	targetChronik  = "chronik-" // followed by the number of brokers
+)
+
+func newBenchCmd(c cli) *cobra.Command {
+	var o benchOptions
+	cmd := &cobra.Command{
+		Use:   "bench",
+		Short: "Measure produce and consume throughput against Chronik and kfake",
+		Long: `Measure produce and consume throughput and produce latency with franz-go's kgo
+client, against each target in turn, and report each target's figures as a
+ratio of franz-go's in-memory fake broker (kfake) measured in the same run.
+
+For each target, bench creates a topic, produces --records records (or for
+--duration) with an asynchronous producer that keeps at most --inflight
+records buffered, waits for every acknowledgement, then reads every record
+back from the start with a fresh consumer. Values are incompressible random
+bytes (from --seed) and the producer does not compress.
+
+Targets (--targets, comma-separated, run in order):
+  kfake       franz-go's kfake, one broker, in memory, in this process
+  chronik-N   N Chronik brokers in this process on loopback ports, built from
+              the defaults exactly as 'chronik serve' builds them (storage wal
+              with fsync always, consensus etcd), overridable with --storage,
+              --consensus and --set; the topic's replication factor is min(N, 3)
+  external    the brokers of --brokers (when --brokers is set, the default
+              targets are kfake,external)
+
+Produce latency is the time from the Produce call to the record's
+acknowledgement, including any wait for room in the --inflight window.
+MB/s counts record values, in 10^6 bytes.`,
+		Example: `  chronik bench --records 200000
+  chronik bench --targets kfake,chronik-1 --duration 30s --json
+  chronik bench --brokers 10.0.0.1:9092,10.0.0.2:9092 --replication-factor 3
+  chronik bench --targets chronik-1 --set storage.fsync=never --cpuprofile cpu.prof`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if len(o.brokers) > 0 && !cmd.Flags().Changed("targets") {
+				o.targets = []string{targetKfake, targetExternal}
+			}
+			if err := o.validate(); err != nil {
+				return usageError{err}
+			}
+			return runBench(cmd.Context(), c, o)
+		},
+	}
+	fs := cmd.Flags()
+	fs.StringSliceVar(&o.brokers, "brokers", nil, "bootstrap brokers of an external cluster (host:port,...), measured as target external")
+	fs.StringSliceVar(&o.targets, "targets", []string{targetKfake, "chronik-1", "chronik-3"}, "what to measure, in order: kfake, chronik-N, external")
+	fs.IntVar(&o.records, "records", 100_000, "records to produce (and consume) per target")
+	fs.DurationVar(&o.duration, "duration", 0, "produce for this long instead of a number of records")
+	fs.IntVar(&o.recordSize, "record-size", 1024, "bytes in each record's value")
+	fs.IntVar(&o.partitions, "partitions", 6, "partitions of the benchmark topic")
+	fs.IntVar(&o.replication, "replication-factor", 0, "replication factor of the topic (default: 1 for kfake, min(N,3) for chronik-N, the broker default for external)")
+	fs.StringVar(&o.acks, "acks", "all", "producer acks: all, 1 or 0 (1 and 0 disable idempotence, which needs all)")
+	fs.IntVar(&o.inflight, "inflight", 10_000, "most records buffered in the producer, unacknowledged (kgo.MaxBufferedRecords)")
+	fs.StringVar(&o.storage, "storage", "wal", "storage type of in-process Chronik brokers")
+	fs.StringVar(&o.consensus, "consensus", "etcd", "consensus type of in-process Chronik brokers")
+	fs.StringArrayVar(&o.set, "set", nil, "set a config key of the in-process Chronik brokers: --set key=value (repeatable)")
+	fs.StringVar(&o.dir, "dir", "", "where in-process brokers keep their data; a subdirectory is made and removed (default: the temp dir, or ./ if that is tmpfs)")
+	fs.StringVar(&o.topic, "topic", "", "topic name (default: chronik-bench-<time>); it must not exist")
+	fs.Uint64Var(&o.seed, "seed", 1, "seed of the random record values")
+	fs.StringVar(&o.logLevel, "log-level", "warn", "log level of in-process Chronik brokers (to stderr)")
+	fs.BoolVar(&o.json, "json", false, "print the results as JSON instead of a table")
+	fs.StringVar(&o.cpuprofile, "cpuprofile", "", "write a CPU profile of each target's produce and consume to this file, with the target's name added before the extension")
+	return cmd
+}
+
+func (o *benchOptions) validate() error {
+	var errs []error
+	if len(o.targets) == 0 {
+		errs = append(errs, errors.New("--targets is empty"))
+	}
+	seen := map[string]bool{}
+	for _, t := range o.targets {
+		if seen[t] {
+			errs = append(errs, fmt.Errorf("--targets: %s is listed twice", t))
+		}
+		seen[t] = true
+		switch {
+		case t == targetKfake:
+		case t == targetExternal:
+			if len(o.brokers) == 0 {
+				errs = append(errs, errors.New("--targets: external needs --brokers"))
+			}
+		case strings.HasPrefix(t, targetChronik):
+			if _, err := chronikBrokers(t); err != nil {
+				errs = append(errs, err)
+			}
+		default:
+			errs = append(errs, fmt.Errorf("--targets: unknown target %q: want kfake, chronik-N or external", t))
+		}
+	}
+	if o.records <= 0 && o.duration <= 0 {
+		errs = append(errs, errors.New("--records must be > 0 (or set --duration)"))
+	}
+	if o.recordSize < 0 || o.recordSize > 1<<20 {
+		errs = append(errs, fmt.Errorf("--record-size %d: want 0 to 1048576", o.recordSize))
+	}
+	if o.partitions <= 0 {
+		errs = append(errs, fmt.Errorf("--partitions %d: want > 0", o.partitions))
+	}
+	if o.replication < 0 {
+		errs = append(errs, fmt.Errorf("--replication-factor %d: want > 0", o.replication))
+	}
+	if _, err := parseAcks(o.acks); err != nil {
+		errs = append(errs, err)
+	}
+	if o.inflight <= 0 {
+		errs = append(errs, fmt.Errorf("--inflight %d: want > 0", o.inflight))
+	}
+	return errors.Join(errs...)
+}
+
+// chronikBrokers returns N of a chronik-N target.
+func chronikBrokers(target string) (int, error) {
+	var n int
+	if _, err := fmt.Sscanf(strings.TrimPrefix(target, targetChronik), "%d", &n); err != nil ||
+		fmt.Sprintf("%s%d", targetChronik, n) != target || n < 1 || n > 9 {
+		return 0, fmt.Errorf("--targets: %q: want chronik-N with N from 1 to 9", target)
+	}
+	return n, nil
+}
+
+// runBench measures every target in turn and prints the report.
+func runBench(ctx context.Context, c cli, o benchOptions) error {
+	if o.topic == "" {
+		o.topic = fmt.Sprintf("chronik-bench-%d", time.Now().Unix())
+	}
+	needDir := slices.ContainsFunc(o.targets, func(t string) bool { return strings.HasPrefix(t, targetChronik) })
+	var runDir string
+	if needDir {
+		base, err := benchBaseDir(o.dir)
+		if err != nil {
+			return err
+		}
+		if err := os.MkdirAll(base, 0o750); err != nil {
+			return fmt.Errorf("bench: %w", err)
+		}
+		runDir, err = os.MkdirTemp(base, "chronik-bench-")
+		if err != nil {
+			return fmt.Errorf("bench: %w", err)
+		}
+		defer os.RemoveAll(runDir)
+	}
+	pool := newValuePool(o.seed, o.recordSize)
+	rep := benchReport{
+		Params: benchParams{
+			Records: o.records, Duration: o.duration.String(), RecordSize: o.recordSize,
+			Partitions: o.partitions, Acks: o.acks, Idempotent: o.acks == "all" || o.acks == "-1", Inflight: o.inflight,
+			Storage: o.storage, Consensus: o.consensus, Set: o.set, Dir: runDir,
+			GOMAXPROCS: runtime.GOMAXPROCS(0), NumCPU: runtime.NumCPU(),
+		},
+	}
+	if !o.json {
+		fmt.Fprintf(c.stdout, "bench: %s\n", rep.Params)
+	}
+	for _, name := range o.targets {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if !o.json {
+			fmt.Fprintf(c.stderr, "bench: %s: starting\n", name)
+		}
+		res, err := benchTarget(ctx, c, o, name, runDir, pool)
+		if err != nil {
+			return fmt.Errorf("bench %s: %w", name, err)
+		}
+		rep.Results = append(rep.Results, res)
+		if !o.json {
+			fmt.Fprintf(c.stderr, "bench: %s: produce %.0f records/s, consume %.0f records/s\n",
+				name, res.Produce.RecordsPerSec, res.Consume.RecordsPerSec)
+		}
+	}
+	rep.ratios()
+	if o.json {
+		return rep.writeJSON(c.stdout)
+	}
+	return rep.writeTable(c.stdout)
+}
+
+// benchTarget starts one target, measures it and stops it.
+func benchTarget(ctx context.Context, c cli, o benchOptions, name, runDir string, pool *valuePool) (res benchResult, err error) {
+	res.Target = name
+	tg, err := startTarget(ctx, c, o, name, runDir)
+	if err != nil {
+		return res, err
+	}
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+		defer cancel()
+		err = errors.Join(err, tg.stop(sctx))
+	}()
+	w := workload{
+		brokers: tg.addrs, topic: o.topic, partitions: o.partitions, replication: tg.replication,
+		records: o.records, duration: o.duration, inflight: o.inflight, acks: o.acks, pool: pool,
+	}
+	if o.replication > 0 {
+		w.replication = o.replication
+	}
+	if err := w.createTopic(ctx); err != nil {
+		return res, err
+	}
+	if o.cpuprofile != "" {
+		stop, err := startCPUProfile(o.cpuprofile, name)
+		if err != nil {
+			return res, err
+		}
+		defer func() { err = errors.Join(err, stop()) }()
+	}
+	res.Produce, err = w.produce(ctx)
+	if err != nil {
+		return res, err
+	}
+	res.Consume, err = w.consume(ctx, res.Produce.Records)
+	return res, err
+}
+
+// startCPUProfile profiles into file with the target's name added before
+// the extension (cpu.prof -> cpu-chronik-1.prof).
+func startCPUProfile(file, target string) (stop func() error, err error) {
+	ext := filepath.Ext(file)
+	path := strings.TrimSuffix(file, ext) + "-" + target + ext
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("cpuprofile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("cpuprofile: %w", err)
+	}
+	return func() error {
+		pprof.StopCPUProfile()
+		return f.Close()
+	}, nil
+}
+
+// benchBaseDir is the directory the run's data directory is made in: dir
+// if set, else the temp dir unless it is in memory (tmpfs would hide the
+// cost of fsync), else the working directory.
+func benchBaseDir(dir string) (string, error) {
+	if dir != "" {
+		return dir, nil
+	}
+	tmp := os.TempDir()
+	inMem, err := isTmpfs(tmp)
+	if err != nil {
+		return "", fmt.Errorf("bench: %w", err)
+	}
+	if inMem {
+		return ".", nil
+	}
+	return tmp, nil
+}

@@ -1,0 +1,174 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/twmb/franz-go/pkg/kfake"
+
+	"github.com/chronik-go/chronik/core/component"
+	"github.com/chronik-go/chronik/core/config"
+	"github.com/chronik-go/chronik/core/node"
+	"github.com/chronik-go/chronik/core/telemetry"
+)
+
+// benchTargetRun is a started target: where clients connect, the topic's
+// replication factor unless --replication-factor says otherwise (-1: the
+// broker default), and how to stop it.
+type benchTargetRun struct {
+	addrs       []string
+	replication int
+	stop        func(context.Context) error
+}
+
+// startTarget starts the named target; see the bench command's help.
+func startTarget(ctx context.Context, c cli, o benchOptions, name, runDir string) (*benchTargetRun, error) {
+	switch {
+	case name == targetKfake:
+		fc, err := kfake.NewCluster(kfake.NumBrokers(1))
+		if err != nil {
+			return nil, fmt.Errorf("kfake: %w", err)
+		}
+		return &benchTargetRun{
+			addrs:       fc.ListenAddrs(),
+			replication: 1,
+			stop:        func(context.Context) error { fc.Close(); return nil },
+		}, nil
+	case name == targetExternal:
+		return &benchTargetRun{addrs: o.brokers, replication: -1, stop: func(context.Context) error { return nil }}, nil
+	}
+	n, err := chronikBrokers(name)
+	if err != nil {
+		return nil, err
+	}
+	return startChronik(ctx, c, o, n, filepath.Join(runDir, name))
+}
+
+// startChronik starts n Chronik brokers in this process, each configured
+// as `chronik serve` would be from the embedded defaults plus command-line
+// keys: config.Load (each component's factory DefaultConfig, overlaid with
+// the keys), telemetry, then node.Start. Ports are picked free on loopback,
+// as integration.StartCluster does.
+func startChronik(ctx context.Context, c cli, o benchOptions, n int, dir string) (*benchTargetRun, error) {
+	f, err := c.factories()
+	if err != nil {
+		return nil, err
+	}
+	raft, err := freeAddrs(n)
+	if err != nil {
+		return nil, err
+	}
+	kafkaAddrs, err := freeAddrs(n)
+	if err != nil {
+		return nil, err
+	}
+	cfgs := make([]*config.Config, n)
+	for i := range n {
+		var peers []string
+		for j := range n {
+			if j != i {
+				peers = append(peers, fmt.Sprintf("%d=%s/%s", j+1, raft[j], kafkaAddrs[j]))
+			}
+		}
+		set := []string{
+			"node.id=" + strconv.Itoa(i+1),
+			"node.data_dir=" + filepath.Join(dir, fmt.Sprintf("node-%d", i+1)),
+			"cluster.listen=" + raft[i],
+			"protocol.listen=" + kafkaAddrs[i],
+			"kafka.advertised=" + kafkaAddrs[i],
+			"storage.type=" + o.storage,
+			"consensus.type=" + o.consensus,
+			"broker.default_replication_factor=" + strconv.Itoa(min(n, 3)),
+			"telemetry.prometheus_listen=", // n brokers in one process would share the port
+			"telemetry.log_level=" + o.logLevel,
+		}
+		if len(peers) > 0 {
+			set = append(set, "cluster.peers="+strings.Join(peers, ","))
+		}
+		// Dir: a chronik.yaml in the working directory is not read;
+		// Env: nor are CHRONIK_* variables. Only --set changes the defaults.
+		cfgs[i], err = config.Load(f, config.Sources{Dir: dir, Set: append(set, o.set...)})
+		if err != nil {
+			return nil, err
+		}
+	}
+	type started struct {
+		n   *node.Node
+		tel *telemetry.Telemetry
+	}
+	nodes := make([]started, n)
+	stop := func(ctx context.Context) error {
+		var (
+			wg   sync.WaitGroup
+			errs = make([]error, n)
+		)
+		for i, s := range nodes {
+			wg.Go(func() {
+				if s.n != nil {
+					errs[i] = s.n.Shutdown(ctx)
+				}
+				if s.tel != nil {
+					errs[i] = errors.Join(errs[i], s.tel.Shutdown(ctx))
+				}
+			})
+		}
+		wg.Wait()
+		return errors.Join(errs...)
+	}
+	// Brokers of a new cluster start together: each waits for the others to
+	// form the metadata group.
+	var (
+		wg   sync.WaitGroup
+		errs = make([]error, n)
+	)
+	for i, cfg := range cfgs {
+		wg.Go(func() {
+			tel, err := telemetry.New(ctx, cfg.Telemetry, telemetry.Options{
+				LogOutput: c.stderr, ServiceInstance: strconv.Itoa(int(cfg.Node.ID)),
+			})
+			if err != nil {
+				errs[i] = err
+				return
+			}
+			nodes[i].tel = tel
+			settings := func(name string) component.Settings {
+				return tel.Settings(name, filepath.Join(cfg.Node.DataDir, name))
+			}
+			nodes[i].n, errs[i] = node.Start(ctx, cfg, f, settings)
+			if errs[i] != nil {
+				errs[i] = fmt.Errorf("broker %d: %w", i+1, errs[i])
+			}
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, errors.Join(err, stop(context.Background()))
+	}
+	return &benchTargetRun{addrs: kafkaAddrs, replication: min(n, 3), stop: stop}, nil
+}
+
+// freeAddrs picks n free loopback ports by listening and closing.
+func freeAddrs(n int) ([]string, error) {
+	out := make([]string, 0, n)
+	var ls []net.Listener
+	defer func() {
+		for _, l := range ls {
+			l.Close()
+		}
+	}()
+	for range n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, fmt.Errorf("bench: pick a port: %w", err)
+		}
+		ls = append(ls, l)
+		out = append(out, l.Addr().String())
+	}
+	return out, nil
+}
