@@ -104,7 +104,7 @@ MB/s counts record values, in 10^6 bytes.`,
 	fs.Uint64Var(&o.seed, "seed", 1, "seed of the random record values")
 	fs.StringVar(&o.logLevel, "log-level", "warn", "log level of in-process Chronik brokers (to stderr)")
 	fs.BoolVar(&o.json, "json", false, "print the results as JSON instead of a table")
-	fs.StringVar(&o.cpuprofile, "cpuprofile", "", "write a CPU profile of each target's produce and consume to this file, with the target's name added before the extension")
+	fs.StringVar(&o.cpuprofile, "cpuprofile", "", "write CPU profiles of each target's produce and consume phases to this file name with -<target>-<phase> added before the extension")
 	return cmd
 }
 
@@ -243,26 +243,33 @@ func benchTarget(ctx context.Context, c cli, o benchOptions, name, runDir string
 	if err := w.createTopic(ctx); err != nil {
 		return res, err
 	}
-	if o.cpuprofile != "" {
-		stop, err := startCPUProfile(o.cpuprofile, name)
-		if err != nil {
-			return res, err
-		}
-		defer func() { err = errors.Join(err, stop()) }()
-	}
-	res.Produce, err = w.produce(ctx)
+	res.Produce, err = profiled(o.cpuprofile, name+"-produce", func() (phaseResult, error) { return w.produce(ctx) })
 	if err != nil {
 		return res, err
 	}
-	res.Consume, err = w.consume(ctx, res.Produce.Records)
+	res.Consume, err = profiled(o.cpuprofile, name+"-consume", func() (phaseResult, error) { return w.consume(ctx, res.Produce.Records) })
 	return res, err
 }
 
-// startCPUProfile profiles into file with the target's name added before
-// the extension (cpu.prof -> cpu-chronik-1.prof).
-func startCPUProfile(file, target string) (stop func() error, err error) {
+// profiled runs phase under a CPU profile written to file, with tag added
+// before its extension, if file is set.
+func profiled(file, tag string, phase func() (phaseResult, error)) (_ phaseResult, err error) {
+	if file == "" {
+		return phase()
+	}
+	stop, err := startCPUProfile(file, tag)
+	if err != nil {
+		return phaseResult{}, err
+	}
+	defer func() { err = errors.Join(err, stop()) }()
+	return phase()
+}
+
+// startCPUProfile profiles into file with tag added before the extension
+// (cpu.prof -> cpu-chronik-1-produce.prof).
+func startCPUProfile(file, tag string) (stop func() error, err error) {
 	ext := filepath.Ext(file)
-	path := strings.TrimSuffix(file, ext) + "-" + target + ext
+	path := strings.TrimSuffix(file, ext) + "-" + tag + ext
 	f, err := os.Create(path)
 	if err != nil {
 		return nil, fmt.Errorf("cpuprofile: %w", err)
