@@ -73,9 +73,7 @@ func benchWrite(b *testing.B, size, writers, groups int) {
 	for i := range data {
 		data[i] = byte(i * 7)
 	}
-	// Let the next segment be prepared (zero-filled) before measuring.
-	res := <-s.next
-	s.next <- res
+	warmUp(b, s)
 	next := make([]uint64, writers*groups)
 	for g := range next {
 		next[g] = 1
@@ -126,7 +124,7 @@ func benchWrite(b *testing.B, size, writers, groups int) {
 // preallocated (zero-filled) file in dir, and returns MB/s.
 func rawLoop(b *testing.B, dir string, size int64, n int) float64 {
 	b.Helper()
-	const fileSize = 256 << 20
+	const fileSize = 128 << 20
 	size = max(size, 1)
 	f, err := os.OpenFile(filepath.Join(dir, "raw"), os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
 	if err != nil {
@@ -159,4 +157,37 @@ func rawLoop(b *testing.B, dir string, size int64, n int) float64 {
 		off += size
 	}
 	return float64(n) * float64(size) / time.Since(start).Seconds() / 1e6
+}
+
+// warmUp runs s into its steady state before measuring: enough data
+// written (and truncated) that reclaimed segment files wait to be recycled,
+// as in a broker that has been up for a while. Without it the measurement
+// includes zero-filling the first segments.
+func warmUp(b *testing.B, s *Store) {
+	b.Helper()
+	ctx := context.Background()
+	const g = storage.GroupID(1 << 40)
+	data := make([]byte, 1<<20)
+	n := uint64(int64(s.cfg.RecycleSegments+2) * s.cfg.SegmentSize / int64(len(data)))
+	for i := uint64(1); i <= n; i++ {
+		if err := s.Write(ctx, []storage.GroupWrite{{Group: g, Entries: []storage.Entry{{Index: i, Term: 1, Data: data}}, TruncBefore: i}}, i == n); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := s.Drop(ctx, g); err != nil {
+		b.Fatal(err)
+	}
+	deadline := time.Now().Add(time.Minute)
+	for {
+		s.recMu.Lock()
+		r := len(s.recycled)
+		s.recMu.Unlock()
+		if r >= s.cfg.RecycleSegments-1 || time.Now().After(deadline) {
+			break
+		}
+		s.kickReclaim()
+		time.Sleep(10 * time.Millisecond)
+	}
+	res := <-s.next // the next segment prepared
+	s.next <- res
 }

@@ -67,9 +67,9 @@ func seedSegments(tb testing.TB) ([][]byte, []uint64) {
 // FuzzDecodeRecord feeds arbitrary bytes to the record decoders: they
 // must fail cleanly, never panic.
 func FuzzDecodeRecord(f *testing.F) {
-	var rec []byte
-	rec, _ = appendGW(rec, &storage.GroupWrite{Group: 3, Reset: &storage.Position{Index: 4, Term: 1},
+	meta, spl := appendGW(nil, &storage.GroupWrite{Group: 3, Reset: &storage.Position{Index: 4, Term: 1},
 		Entries: []storage.Entry{ent(5, 1, "hello"), ent(6, 2, "")}, State: []byte("st"), TruncBefore: 5}, nil)
+	rec := flatten(meta, spl)
 	f.Add(append([]byte{1}, rec...))
 	f.Add(appendCheckpoint(nil, []groupMeta{{group: 1, first: 3, last: 9, prevTerm: 2, state: []byte("x")}, {group: 2, first: 1}}))
 	f.Add(buildRecord(recBatch, append([]byte{1}, rec...)))
@@ -83,6 +83,7 @@ func FuzzDecodeRecord(f *testing.F) {
 		}
 		_, _ = decodeCheckpoint(b)
 		_, _ = decodeUvarintBody(b)
+		_ = bodyValid(recBatch, b, 0)
 		if len(b) >= headerSize {
 			if h, ok := validAt(b, 0); ok && h.typ == recBatch {
 				_, _ = decodeBatch(b[headerSize : headerSize+int(h.bodyLen)])

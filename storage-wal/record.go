@@ -141,16 +141,18 @@ func gwSize(w *storage.GroupWrite) int {
 	return n
 }
 
-// dataPos is where an encoded entry's data is in the write buffer, and its
-// checksum.
-type dataPos struct {
-	off int
-	crc uint32
+// splice is an entry's data, which the encoder does not copy: it goes to
+// disk (pwritev) after the metadata byte at, from the caller's buffer.
+type splice struct {
+	at   int
+	data []byte
 }
 
-// appendGW appends the encoding of w to b, and to offs the position in b of
-// each entry's data.
-func appendGW(b []byte, w *storage.GroupWrite, offs []dataPos) ([]byte, []dataPos) {
+// appendGW appends the metadata of w to b and, for each entry, a splice
+// for its data. A batch body on disk is the metadata with every splice's
+// data inserted at its place; the body CRC covers the metadata only (each
+// entry carries the CRC of its data), so data is checksummed once.
+func appendGW(b []byte, w *storage.GroupWrite, sp []splice) ([]byte, []splice) {
 	b = binary.AppendUvarint(b, uint64(w.Group))
 	var flags byte
 	if w.Reset != nil {
@@ -174,18 +176,54 @@ func appendGW(b []byte, w *storage.GroupWrite, offs []dataPos) ([]byte, []dataPo
 			e := &w.Entries[i]
 			b = binary.AppendUvarint(b, e.Term)
 			b = append(b, byte(e.Kind))
-			c := crc(e.Data)
-			b = binary.LittleEndian.AppendUint32(b, c)
+			b = binary.LittleEndian.AppendUint32(b, crc(e.Data))
 			b = binary.AppendUvarint(b, uint64(len(e.Data)))
-			offs = append(offs, dataPos{len(b), c})
-			b = append(b, e.Data...)
+			sp = append(sp, splice{len(b), e.Data})
 		}
 	}
 	if w.State != nil {
 		b = binary.AppendUvarint(b, uint64(len(w.State)))
 		b = append(b, w.State...)
 	}
-	return binary.AppendUvarint(b, w.TruncBefore), offs
+	return binary.AppendUvarint(b, w.TruncBefore), sp
+}
+
+// flatten returns meta with the splices inserted (meta[base:] is the part
+// the splices' positions refer to, from base).
+func flatten(meta []byte, sp []splice) []byte {
+	out := make([]byte, 0, len(meta))
+	cur := 0
+	for _, x := range sp {
+		out = append(out, meta[cur:x.at]...)
+		out = append(out, x.data...)
+		cur = x.at
+	}
+	return append(out, meta[cur:]...)
+}
+
+// bodyValid checks a body against its header CRC: for batch and relocate
+// records the CRC of the metadata (the body without entry data) and each
+// entry's own CRC; for the others the CRC of the whole body.
+func bodyValid(t recType, body []byte, want uint32) bool {
+	if t != recBatch && t != recRelocate {
+		return crc(body) == want
+	}
+	gws, err := decodeBatch(body)
+	if err != nil {
+		return false
+	}
+	var c uint32
+	prev := 0
+	for _, w := range gws {
+		for _, e := range w.entries {
+			c = crc32.Update(c, castagnoli, body[prev:e.off])
+			if crc(body[e.off:e.off+e.n]) != e.crc {
+				return false
+			}
+			prev = e.off + e.n
+		}
+	}
+	return crc32.Update(c, castagnoli, body[prev:]) == want
 }
 
 func appendUvarint(b []byte, v uint64) []byte { return binary.AppendUvarint(b, v) }

@@ -272,7 +272,7 @@ func validAt(data []byte, off int64) (header, bool) {
 		return h, false
 	}
 	end := off + headerSize + int64(h.bodyLen)
-	if end > int64(len(data)) || crc(data[off+headerSize:end]) != h.bodyCRC {
+	if end > int64(len(data)) || !bodyValid(h.typ, data[off+headerSize:end], h.bodyCRC) {
 		return h, false
 	}
 	return h, true
@@ -316,7 +316,7 @@ func (s *Store) replay(seg *segment, data []byte) (scan, error) {
 			return sc, nil
 		}
 		body := data[off+headerSize : end]
-		if crc(body) != h.bodyCRC {
+		if !bodyValid(h.typ, body, h.bodyCRC) {
 			sc.reason, sc.garbage = "bad body checksum", true
 			return sc, nil
 		}

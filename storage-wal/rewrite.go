@@ -61,9 +61,15 @@ func (s *Store) rewriteOldest() error {
 			}
 			w.Entries[k] = storage.Entry{Index: m.lo + uint64(k), Term: c.term, Kind: c.kind, Data: data}
 		}
-		body, offs := appendUvarint(nil, 1), []dataPos(nil)
-		body, offs = appendGW(body, &w, offs)
-		rec := buildRecord(recRelocate, body)
+		meta := appendUvarint(make([]byte, headerSize), 1)
+		meta, spl := appendGW(meta, &w, nil)
+		offs, dataLen := make([]int64, len(spl)), 0
+		for k, x := range spl {
+			offs[k] = int64(x.at + dataLen)
+			dataLen += len(x.data)
+		}
+		r := record{metaEnd: len(meta), spl: spl, bodyLen: len(meta) - headerSize + dataLen}
+		putHeader(meta, header{bodyLen: uint32(r.bodyLen), bodyCRC: crc(meta[headerSize:]), typ: recRelocate})
 		n := len(m.locs)
 		s.mu.Lock()
 		if err := s.errState("rewrite"); err != nil {
@@ -71,19 +77,19 @@ func (s *Store) rewriteOldest() error {
 			return nil
 		}
 		g := s.groups[m.id]
-		if s.active() != active || s.off+int64(len(rec))+sealSize > s.cfg.SegmentSize ||
+		if s.active() != active || s.off+r.size()+sealSize > s.cfg.SegmentSize ||
 			g == nil || g.first != m.lo || len(g.ents) < n || g.ents[0] != m.locs[0] || g.ents[n-1] != m.locs[n-1] ||
 			(len(g.ents) > n && g.ents[n].seg != active) {
 			s.mu.Unlock()
 			continue // the group or the active segment changed meanwhile
 		}
-		if _, err := s.writeRecord(rec); err != nil {
+		if _, err := s.writeSpliced(meta, &r); err != nil {
 			s.mu.Unlock()
 			return err
 		}
-		base := s.off - int64(len(rec)) + headerSize
+		base := s.off - r.size()
 		for k := range n {
-			g.ents[k].seg, g.ents[k].off = active, uint32(base+int64(offs[k].off))
+			g.ents[k].seg, g.ents[k].off = active, uint32(base+offs[k])
 		}
 		s.mu.Unlock()
 		moved++

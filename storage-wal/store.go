@@ -3,7 +3,9 @@ package wal
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
+	"io"
 	"fmt"
 	"log/slog"
 	"os"
@@ -11,6 +13,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/chronik-go/chronik/core/storage"
 )
@@ -105,34 +109,43 @@ func (s *Store) fail(err error) error {
 	return storage.Errorf(storage.CodeFailed, "wal: store failed: %w", *s.failed.Load())
 }
 
-// record is one encoded record in a write buffer: header at start, body
-// after it, padding to the aligned size.
+// record is one encoded batch record in a write buffer: its header and
+// metadata are buf[start:metaEnd], the entry data comes from splices.
 type record struct {
-	start, size int
-	typ         recType
-	gws         int // GroupWrites of a batch up to and including this record
+	start, metaEnd int
+	spl            []splice
+	bodyLen        int
+	gws            int // GroupWrites of the batch up to and including this record
 }
+
+func (r *record) size() int64 { return recordSize(r.bodyLen) }
 
 // encodeBatch encodes ws as batch records of at most maxBody bytes each,
 // splitting between GroupWrites. offs receives, for each entry of ws in
-// order, the offset of its data in buf.
+// order, the offset of its data from the start of its record, and its CRC.
 func (s *Store) encodeBatch(buf []byte, ws []storage.GroupWrite, offs []dataPos) ([]byte, []record, []dataPos, error) {
 	maxBody := int(s.cfg.maxBody())
 	var recs []record
+	var spl []splice
 	for i := 0; i < len(ws); {
 		start := len(buf)
 		buf = append(buf, make([]byte, headerSize)...)
 		buf = append(buf, 0, 0, 0, 0, 0) // count, patched below (uvarint, 5 bytes max)
-		n := 0
+		n, dataLen, first := 0, 0, len(spl)
 		for i < len(ws) {
 			w := &ws[i]
-			if n > 0 && len(buf)-start-headerSize+gwSize(w) > maxBody {
-				break
-			}
 			if gwSize(w) > maxBody {
 				return buf, nil, nil, storage.Errorf(storage.CodeTooLarge, "wal: group %d: write of %d bytes exceeds the record limit %d (segment_size)", w.Group, gwSize(w), maxBody)
 			}
-			buf, offs = appendGW(buf, w, offs)
+			if n > 0 && len(buf)-start-headerSize+dataLen+gwSize(w) > maxBody {
+				break
+			}
+			k := len(spl)
+			buf, spl = appendGW(buf, w, spl)
+			for _, x := range spl[k:] {
+				offs = append(offs, dataPos{off: x.at - start + dataLen, crc: binary.LittleEndian.Uint32(buf[x.at-4-uvarintLen(uint64(len(x.data))):])})
+				dataLen += len(x.data)
+			}
 			n++
 			i++
 		}
@@ -144,14 +157,27 @@ func (s *Store) encodeBatch(buf []byte, ws []storage.GroupWrite, offs []dataPos)
 			v >>= 7
 		}
 		c[4] = byte(v)
-		body := buf[start+headerSize:]
-		h := header{bodyLen: uint32(len(body)), bodyCRC: crc(body), typ: recBatch}
-		putHeader(buf[start:], h)
-		size := int(recordSize(len(body)))
-		buf = append(buf, zeros[:size-(len(buf)-start)]...)
-		recs = append(recs, record{start: start, size: size, typ: recBatch, gws: i})
+		meta := buf[start+headerSize:]
+		bodyLen := len(meta) + dataLen
+		putHeader(buf[start:], header{bodyLen: uint32(bodyLen), bodyCRC: crc(meta), typ: recBatch})
+		recs = append(recs, record{start: start, metaEnd: len(buf), spl: spl[first:len(spl):len(spl)], bodyLen: bodyLen, gws: i})
 	}
 	return buf, recs, offs, nil
+}
+
+func uvarintLen(v uint64) int {
+	n := 1
+	for v >= 0x80 {
+		v >>= 7
+		n++
+	}
+	return n
+}
+
+// dataPos is where an entry's data is in its record, and its CRC.
+type dataPos struct {
+	off int
+	crc uint32
 }
 
 var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 64<<10); return &b }}
@@ -248,12 +274,12 @@ func (s *Store) writeBatch(buf []byte, recs []record, ws []storage.GroupWrite, o
 	kick := false
 	gw, ent := 0, 0
 	for _, r := range recs {
-		rotated, err := s.writeRecord(buf[r.start : r.start+r.size])
+		rotated, err := s.writeSpliced(buf, &r)
 		if err != nil {
 			return 0, false, err
 		}
 		kick = kick || rotated
-		seg, base := s.active(), s.off-int64(r.size)-int64(r.start)
+		seg, base := s.active(), s.off-r.size()
 		for ; gw < r.gws; gw++ {
 			w := &ws[gw]
 			if w.Reset == nil && len(w.Entries) == 0 && w.State == nil && w.TruncBefore == 0 {
@@ -292,24 +318,93 @@ func (s *Store) writeBatch(buf []byte, recs []record, ws []storage.GroupWrite, o
 }
 
 // writeRecord writes one record (header not yet finished) at the write
-// offset, sealing the active segment and moving to the next first if it
-// does not fit. The caller holds mu.
+// offset. The caller holds mu.
 func (s *Store) writeRecord(rec []byte) (rotated bool, err error) {
-	if s.off+int64(len(rec))+sealSize > s.cfg.SegmentSize {
+	return s.writeParts(rec[:headerSize], [][]byte{rec[headerSize:]}, int64(len(rec)))
+}
+
+// writeSpliced writes batch record r of buf. The caller holds mu.
+func (s *Store) writeSpliced(buf []byte, r *record) (rotated bool, err error) {
+	parts := make([][]byte, 0, 2*len(r.spl)+2)
+	cur := r.start + headerSize
+	for _, x := range r.spl {
+		parts = append(parts, buf[cur:x.at], x.data)
+		cur = x.at
+	}
+	size := r.size()
+	pad := int(size) - headerSize - r.bodyLen
+	parts = append(parts, buf[cur:r.metaEnd], zeros[:pad])
+	return s.writeParts(buf[r.start:r.start+headerSize], parts, size)
+}
+
+// maxIov bounds the buffers of one pwritev (IOV_MAX is 1024).
+const maxIov = 1000
+
+// writeParts writes a record of size bytes (header, then parts) at the
+// write offset, sealing the active segment and moving to the next first if
+// it does not fit. It finishes the header (sequence, sync point). The
+// caller holds mu.
+func (s *Store) writeParts(hdr []byte, parts [][]byte, size int64) (rotated bool, err error) {
+	if s.off+size+sealSize > s.cfg.SegmentSize {
 		if err := s.rotate(); err != nil {
 			return false, err
 		}
 		rotated = true
 	}
 	seg := s.active()
-	h, _ := parseHeaderUnchecked(rec)
+	h, _ := parseHeaderUnchecked(hdr)
 	h.seq = seg.seq
 	h.syncPoint = s.syncPoint(seg)
-	putHeader(rec, h)
-	if _, err := seg.f.WriteAt(rec, s.off); err != nil {
-		return rotated, s.fail(fmt.Errorf("write %s at %d: %w", seg.path, s.off, err))
+	putHeader(hdr, h)
+	iov := make([][]byte, 0, min(len(parts)+1, maxIov))
+	iov = append(iov, hdr)
+	off := s.off
+	flush := func() error {
+		want := 0
+		for _, b := range iov {
+			want += len(b)
+		}
+		for want > 0 {
+			n, err := unix.Pwritev(int(seg.f.Fd()), iov, off)
+			if err != nil {
+				if errors.Is(err, unix.EINTR) {
+					continue
+				}
+				return err
+			}
+			if n == 0 {
+				return io.ErrShortWrite
+			}
+			off += int64(n)
+			want -= n
+			for n > 0 { // a short write: skip what was written
+				if n >= len(iov[0]) {
+					n -= len(iov[0])
+					iov = iov[1:]
+				} else {
+					iov[0] = iov[0][n:]
+					n = 0
+				}
+			}
+		}
+		iov = iov[:0]
+		return nil
 	}
-	s.off += int64(len(rec))
+	for _, p := range parts {
+		if len(p) == 0 {
+			continue
+		}
+		if len(iov) == maxIov {
+			if err := flush(); err != nil {
+				return rotated, s.fail(fmt.Errorf("write %s at %d: %w", seg.path, off, err))
+			}
+		}
+		iov = append(iov, p)
+	}
+	if err := flush(); err != nil {
+		return rotated, s.fail(fmt.Errorf("write %s at %d: %w", seg.path, off, err))
+	}
+	s.off += size
 	return rotated, nil
 }
 
