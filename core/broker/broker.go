@@ -722,7 +722,7 @@ func (b *Broker) ListOffsets(ctx context.Context, req protocol.ListOffsetsReques
 			return res
 		}
 		batch := ents[0].Data[1+bi.pos : 1+bi.pos+bi.length]
-		h, err := parseBatch(batch)
+		h, err := parseLoggedBatch(batch)
 		delta := int32(0)
 		if err == nil {
 			delta = max(firstOffsetAtOrAfter(batch, h, req.Timestamp), 0)

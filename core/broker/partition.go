@@ -176,7 +176,7 @@ func (p *partition) applyRecords(e consensus.Entry) applyResult {
 	}
 	var bs []pending
 	for pos := 0; pos < len(data); {
-		h, err := parseBatch(data[pos:])
+		h, err := parseLoggedBatch(data[pos:])
 		if err != nil { // validated before proposing; a replica must agree anyway
 			return applyResult{err: batchErrCode(err), msg: err.Error()}
 		}

@@ -79,7 +79,14 @@ func batchErrCode(err error) protocol.ErrorCode {
 
 // parseBatch reads and checks the header of the record batch at the start
 // of b: framing, magic 2, CRC32C. It does not look inside the records.
-func parseBatch(b []byte) (batchHeader, error) {
+func parseBatch(b []byte) (batchHeader, error) { return readBatch(b, true) }
+
+// parseLoggedBatch reads the header of a batch taken from the partition
+// log: it was checked (CRC included) before it was proposed, and the store
+// checksums what it keeps, so the CRC is not computed again.
+func parseLoggedBatch(b []byte) (batchHeader, error) { return readBatch(b, false) }
+
+func readBatch(b []byte, checkCRC bool) (batchHeader, error) {
 	if len(b) < batchHeaderLen {
 		return batchHeader{}, batchErr(protocol.ErrCorruptMessage, "record batch of %d bytes is shorter than its header", len(b))
 	}
@@ -91,8 +98,10 @@ func parseBatch(b []byte) (batchHeader, error) {
 		return batchHeader{}, batchErr(protocol.ErrCorruptMessage, "record batch length %d does not fit in %d bytes", n, len(b))
 	}
 	whole := b[:n+12]
-	if got, want := crc32.Checksum(whole[offAttributes:], crc32c), binary.BigEndian.Uint32(whole[offCRC:]); got != want {
-		return batchHeader{}, batchErr(protocol.ErrCorruptMessage, "record batch CRC mismatch: computed %08x, header says %08x", got, want)
+	if checkCRC {
+		if got, want := crc32.Checksum(whole[offAttributes:], crc32c), binary.BigEndian.Uint32(whole[offCRC:]); got != want {
+			return batchHeader{}, batchErr(protocol.ErrCorruptMessage, "record batch CRC mismatch: computed %08x, header says %08x", got, want)
+		}
 	}
 	h := batchHeader{
 		Length:          int(n + 12),
