@@ -42,6 +42,7 @@ type Broker struct {
 	meta      *metadata
 	metaGroup consensus.Group
 	pids      *pidAllocator
+	coord     *coordinator // consumer groups this broker coordinates (coordinator.go)
 
 	mu     sync.RWMutex
 	parts  map[consensus.GroupID]*replica
@@ -91,6 +92,7 @@ func New(set component.Settings, cfg Config, engine consensus.Engine, store stor
 		fwd:    fwd,
 		meta:   newMetadata(),
 		pids:   pids,
+		coord:  newCoordinator(),
 		parts:  map[consensus.GroupID]*replica{},
 		byName: map[string][]*replica{},
 	}
@@ -135,9 +137,10 @@ func (b *Broker) Start(ctx context.Context) error {
 	b.mu.Lock()
 	b.metaGroup = g
 	b.mu.Unlock()
-	b.wg.Add(2)
+	b.wg.Add(3)
 	go b.reconcileLoop()
 	go b.balanceLoop()
+	go b.groupLoop()
 	return nil
 }
 
@@ -500,6 +503,11 @@ func errorFromConsensus(err error) protocol.ErrorCode {
 // Produce implements protocol.Host.
 func (b *Broker) Produce(ctx context.Context, req protocol.ProduceRequest) protocol.ProduceResult {
 	res := protocol.ProduceResult{BaseOffset: -1, LogAppendTime: -1, LogStartOffset: -1}
+	if req.Topic == OffsetsTopic {
+		// Only the group coordinator writes there (as in Kafka).
+		res.Err, res.ErrMsg = protocol.ErrInvalidTopicException, "cannot produce to the internal topic "+OffsetsTopic
+		return res
+	}
 	r, t, code := b.lookup(req.Topic, req.Partition)
 	if code != protocol.ErrNone {
 		res.Err = code

@@ -33,6 +33,20 @@ type Config struct {
 	// client's own timeout is larger.
 	ProduceTimeout time.Duration `koanf:"produce_timeout"`
 
+	// OffsetsTopicPartitions is the partition count of __consumer_offsets
+	// when it is created (on the first FindCoordinator). Once the topic
+	// exists its actual partition count decides where groups live.
+	OffsetsTopicPartitions int32 `koanf:"offsets_topic_partitions"`
+	// GroupInitialRebalanceDelay holds an empty group's first join phase
+	// open so that members starting together join one generation.
+	GroupInitialRebalanceDelay time.Duration `koanf:"group_initial_rebalance_delay"`
+	// GroupMinSessionTimeout is the shortest session timeout a group
+	// member may ask for (INVALID_SESSION_TIMEOUT otherwise).
+	GroupMinSessionTimeout time.Duration `koanf:"group_min_session_timeout"`
+	// GroupMaxSessionTimeout is the longest session timeout a group member
+	// may ask for (INVALID_SESSION_TIMEOUT otherwise).
+	GroupMaxSessionTimeout time.Duration `koanf:"group_max_session_timeout"`
+
 	_ struct{}
 }
 
@@ -47,6 +61,11 @@ func DefaultConfig() Config {
 		MaxMessageBytes:          1048588, // Kafka's default
 		BalanceInterval:          5 * time.Second,
 		ProduceTimeout:           30 * time.Second,
+
+		OffsetsTopicPartitions:     50, // Kafka's offsets.topic.num.partitions
+		GroupInitialRebalanceDelay: 3 * time.Second,
+		GroupMinSessionTimeout:     6 * time.Second,
+		GroupMaxSessionTimeout:     30 * time.Minute,
 	}
 }
 
@@ -72,6 +91,12 @@ func (c *Config) Validate() error {
 	}
 	if c.BalanceInterval <= 0 || c.ProduceTimeout <= 0 {
 		errs = append(errs, errors.New("broker.balance_interval and broker.produce_timeout must be > 0"))
+	}
+	if c.OffsetsTopicPartitions < 1 || c.OffsetsTopicPartitions > 10000 {
+		errs = append(errs, fmt.Errorf("broker.offsets_topic_partitions must be in 1..10000, got %d", c.OffsetsTopicPartitions))
+	}
+	if c.GroupInitialRebalanceDelay < 0 || c.GroupMinSessionTimeout <= 0 || c.GroupMaxSessionTimeout < c.GroupMinSessionTimeout {
+		errs = append(errs, errors.New("broker.group_initial_rebalance_delay must be >= 0 and 0 < broker.group_min_session_timeout <= broker.group_max_session_timeout"))
 	}
 	return errors.Join(errs...)
 }

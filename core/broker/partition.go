@@ -69,6 +69,9 @@ type partitionState struct {
 	batches     []batchInfo
 	producers   map[int64]*producerState
 	epochs      []epochStart // leader epochs (terms) and their first offsets
+	// groups is the materialized consumer group state of a partition of
+	// __consumer_offsets (nil for other topics); see offsets.go.
+	groups *groupsState
 }
 
 type epochStart struct {
@@ -114,6 +117,9 @@ func newPartition(topic string, index int32, g consensus.GroupID, self consensus
 		waiters: make(map[chan struct{}]struct{}),
 	}
 	p.st.producers = make(map[int64]*producerState)
+	if topic == OffsetsTopic {
+		p.st.groups = newGroupsState()
+	}
 	return p
 }
 
@@ -251,6 +257,9 @@ func (p *partition) applyRecords(e consensus.Entry) applyResult {
 				ps.batches = ps.batches[1:]
 			}
 		}
+		if p.st.groups != nil {
+			p.st.groups.applyBatch(data[b.pos:], b.h)
+		}
 	}
 	return applyResult{baseOffset: base}
 }
@@ -259,6 +268,11 @@ func (p *partition) applyRecords(e consensus.Entry) applyResult {
 // retention) and forgets what lies before the first retained entry, so that
 // a replica restored from the snapshot has exactly the same state.
 func (p *partition) applyTruncate(off int64) {
+	if p.st.groups != nil {
+		// __consumer_offsets is never truncated: its materialized group
+		// state is rebuilt from the whole log (see docs/ARCHITECTURE.md).
+		return
+	}
 	if off > p.st.nextOffset {
 		off = p.st.nextOffset
 	}
@@ -323,6 +337,9 @@ func (p *partition) Restore(ctx context.Context, s consensus.Snapshot) error {
 		snapIndex:   s.Index,
 		snapOffset:  d.NextOffset,
 		producers:   make(map[int64]*producerState),
+	}
+	if p.topic == OffsetsTopic {
+		p.st.groups = newGroupsState()
 	}
 	clear(p.results)
 	return nil
@@ -462,4 +479,31 @@ func (p *partition) waitServing(ctx context.Context, d time.Duration) servingSta
 			return p.serving()
 		}
 	}
+}
+
+// storedGroup returns a copy of what this __consumer_offsets partition's
+// log says about a group, nil if nothing (or not an offsets partition).
+func (p *partition) storedGroup(name string) *storedGroup {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	if p.st.groups == nil {
+		return nil
+	}
+	return p.st.groups.groups[name].clone()
+}
+
+// storedGroupNames lists the groups this __consumer_offsets partition's
+// log knows, sorted.
+func (p *partition) storedGroupNames() []string {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	if p.st.groups == nil {
+		return nil
+	}
+	names := make([]string, 0, len(p.st.groups.groups))
+	for n := range p.st.groups.groups {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
 }

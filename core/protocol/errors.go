@@ -18,6 +18,7 @@ const (
 	ErrBrokerNotAvailable          ErrorCode = 8
 	ErrReplicaNotAvailable         ErrorCode = 9
 	ErrMessageTooLarge             ErrorCode = 10
+	ErrOffsetMetadataTooLarge      ErrorCode = 12
 	ErrNetworkException            ErrorCode = 13
 	ErrCoordinatorLoadInProgress   ErrorCode = 14
 	ErrCoordinatorNotAvailable     ErrorCode = 15
@@ -55,6 +56,7 @@ const (
 	ErrGroupIDNotFound             ErrorCode = 69
 	ErrNonEmptyGroup               ErrorCode = 68
 	ErrFencedLeaderEpoch           ErrorCode = 74
+	ErrGroupSubscribedToTopic      ErrorCode = 86
 	ErrUnknownLeaderEpoch          ErrorCode = 75
 	ErrOffsetNotAvailable          ErrorCode = 78
 	ErrMemberIDRequired            ErrorCode = 79
