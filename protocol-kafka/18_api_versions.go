@@ -35,23 +35,24 @@ func handleApiVersions(_ context.Context, r *request) (kmsg.Response, error) {
 		resp.ErrorCode = int16(protocol.ErrInvalidRequest)
 		return resp, nil
 	}
-	resp.ApiKeys = supportedKeys()
+	resp.ApiKeys = supportedKeys(r.c.s)
 	return resp, nil
 }
 
 // apiVersionsUnsupported is the KIP-511 answer to an ApiVersions version
 // we do not know: encoded as v0, with every supported range.
-func apiVersionsUnsupported() *kmsg.ApiVersionsResponse {
+func apiVersionsUnsupported(s *Server) *kmsg.ApiVersionsResponse {
 	resp := kmsg.NewPtrApiVersionsResponse()
 	resp.Version = 0
 	resp.ErrorCode = int16(protocol.ErrUnsupportedVersion)
-	resp.ApiKeys = supportedKeys()
+	resp.ApiKeys = supportedKeys(s)
 	return resp
 }
 
-func supportedKeys() []kmsg.ApiVersionsResponseApiKey {
+func supportedKeys(s *Server) []kmsg.ApiVersionsResponseApiKey {
 	var keys []kmsg.ApiVersionsResponseApiKey
-	for _, a := range apis {
+	for key := range apis {
+		a := s.lookup(int16(key))
 		if a == nil {
 			continue
 		}

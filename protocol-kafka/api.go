@@ -22,7 +22,10 @@ type api struct {
 	// ordered requests reach the Host in request order per connection
 	// (each waits for the previous ordered request's Host calls).
 	ordered bool
-	handle  handler
+	// group APIs are served (and advertised) only when the Host
+	// implements protocol.GroupHost.
+	group  bool
+	handle handler
 }
 
 var apis [kmsg.MaxKey + 1]*api
@@ -39,10 +42,21 @@ func register(key, minVersion, maxVersion int16, ordered bool, h handler) {
 	apis[key] = &api{key: key, name: kmsg.NameForKey(key), min: minVersion, max: maxVersion, ordered: ordered, handle: h}
 }
 
-// lookup returns the registered API for key, or nil.
-func lookup(key int16) *api {
+// registerGroup registers a group API: offered only by a server whose
+// Host is a protocol.GroupHost.
+func registerGroup(key, minVersion, maxVersion int16, ordered bool, h handler) {
+	register(key, minVersion, maxVersion, ordered, h)
+	apis[key].group = true
+}
+
+// lookup returns the API for key this server offers, or nil.
+func (s *Server) lookup(key int16) *api {
 	if key < 0 || int(key) >= len(apis) {
 		return nil
 	}
-	return apis[key]
+	a := apis[key]
+	if a != nil && a.group && s.groups == nil {
+		return nil
+	}
+	return a
 }

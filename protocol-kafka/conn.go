@@ -174,7 +174,7 @@ func (c *conn) dispatch(frame []byte) bool {
 	ver := int16(binary.BigEndian.Uint16(frame[2:]))
 	corr := int32(binary.BigEndian.Uint32(frame[4:]))
 
-	a := lookup(key)
+	a := c.s.lookup(key)
 	if a == nil {
 		c.log.Warn("unsupported API key, closing connection", "api_key", key, "api_version", ver)
 		c.s.tel.connError("unknown_key")
@@ -185,7 +185,7 @@ func (c *conn) dispatch(frame []byte) bool {
 		if key == apiVersionsKey {
 			// KIP-511: answer a version we cannot parse with a v0
 			// response so the client can retry within our range.
-			p := &pending{done: make(chan struct{}), corr: corr, key: key, ver: 0, resp: apiVersionsUnsupported()}
+			p := &pending{done: make(chan struct{}), corr: corr, key: key, ver: 0, resp: apiVersionsUnsupported(c.s)}
 			close(p.done)
 			c.s.tel.request(key, ver, 0, "unsupported_version")
 			return c.enqueue(p)

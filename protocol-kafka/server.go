@@ -37,6 +37,7 @@ func create(_ context.Context, set component.Settings, cfg component.Config, hos
 type Server struct {
 	cfg     Config
 	host    protocol.Host
+	groups  protocol.GroupHost // the Host's group capability, nil if it has none
 	log     *slog.Logger
 	ln      net.Listener
 	tel     *telemetry
@@ -82,9 +83,11 @@ func newServer(set component.Settings, cfg *Config, host protocol.Host) (*Server
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
+	groups, _ := host.(protocol.GroupHost)
 	return &Server{
 		cfg:    *cfg,
 		host:   host,
+		groups: groups,
 		log:    set.Logger.With("component", "kafka"),
 		tel:    tel,
 		ids:    newTopicIDs(host),
