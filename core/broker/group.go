@@ -146,10 +146,15 @@ func (g *group) join(now time.Time, req protocol.JoinGroupRequest, newID func() 
 	if req.ProtocolType == "" || len(req.Protocols) == 0 {
 		return fail(protocol.ErrInconsistentGroupProtocol)
 	}
-	if g.state != groupEmpty && len(g.members) > 0 {
-		if req.ProtocolType != g.protocolType || !g.supportsCommon(req.Protocols, req.MemberID) {
+	for id, m := range g.members {
+		if id == req.MemberID {
+			continue
+		}
+		// Every member shares the protocol type: one other member is enough.
+		if req.ProtocolType != m.protocolType || !g.supportsCommon(req.Protocols, req.MemberID) {
 			return fail(protocol.ErrInconsistentGroupProtocol)
 		}
+		break
 	}
 	if req.RebalanceTimeout <= 0 {
 		req.RebalanceTimeout = req.SessionTimeout
