@@ -17,6 +17,9 @@ import (
 // written by another backend is refused with a clear error.
 var stateMagic = []byte("ETR1")
 
+// hashicorpStateMagic starts the state blobs of consensus-hashicorp.
+var hashicorpStateMagic = []byte("HCR1")
+
 // encodeState builds a group's state blob: magic, then the HardState and the
 // latest snapshot (metadata and data), each length-prefixed protobuf.
 func encodeState(hs *pb.HardState, snap []byte) ([]byte, error) {
@@ -37,6 +40,9 @@ func decodeState(b []byte) (*pb.HardState, *pb.Snapshot, error) {
 	hs, snap := &pb.HardState{}, emptySnapshot()
 	if b == nil {
 		return hs, snap, nil
+	}
+	if bytes.HasPrefix(b, hashicorpStateMagic) {
+		return nil, nil, errors.New("the group's state was written by the hashicorp consensus backend; the etcd backend cannot open it (run this data directory with consensus type hashicorp, or start from an empty one)")
 	}
 	if !bytes.HasPrefix(b, stateMagic) {
 		return nil, nil, fmt.Errorf("group state was not written by the etcd raft engine (another consensus backend?)")
