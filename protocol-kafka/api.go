@@ -24,7 +24,10 @@ type api struct {
 	ordered bool
 	// group APIs are served (and advertised) only when the Host
 	// implements protocol.GroupHost.
-	group  bool
+	group bool
+	// admin APIs are served (and advertised) only when the Host
+	// implements protocol.AdminHost.
+	admin  bool
 	handle handler
 }
 
@@ -49,13 +52,20 @@ func registerGroup(key, minVersion, maxVersion int16, ordered bool, h handler) {
 	apis[key].group = true
 }
 
+// registerAdmin registers an admin API: offered only by a server whose
+// Host is a protocol.AdminHost.
+func registerAdmin(key, minVersion, maxVersion int16, ordered bool, h handler) {
+	register(key, minVersion, maxVersion, ordered, h)
+	apis[key].admin = true
+}
+
 // lookup returns the API for key this server offers, or nil.
 func (s *Server) lookup(key int16) *api {
 	if key < 0 || int(key) >= len(apis) {
 		return nil
 	}
 	a := apis[key]
-	if a != nil && a.group && s.groups == nil {
+	if a != nil && (a.group && s.groups == nil || a.admin && s.admin == nil) {
 		return nil
 	}
 	return a

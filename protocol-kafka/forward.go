@@ -68,6 +68,38 @@ func (s *Server) CreateTopics(ctx context.Context, addr string, topics []protoco
 	return out, nil
 }
 
+// AlterConfigs implements broker.Forwarder: it sends an AlterConfigs
+// request (v1, non-flexible) to the controller at addr.
+func (s *Server) AlterConfigs(ctx context.Context, addr string, res []protocol.AlterConfigsResource) ([]protocol.ConfigResult, error) {
+	req := kmsg.NewPtrAlterConfigsRequest()
+	req.Version = 1
+	for _, r := range res {
+		rr := kmsg.NewAlterConfigsRequestResource()
+		rr.ResourceType, rr.ResourceName = kmsg.ConfigResourceType(r.Type), r.Name
+		for k, v := range r.Configs {
+			c := kmsg.NewAlterConfigsRequestResourceConfig()
+			c.Name, c.Value = k, v
+			rr.Configs = append(rr.Configs, c)
+		}
+		req.Resources = append(req.Resources, rr)
+	}
+	resp := kmsg.NewPtrAlterConfigsResponse()
+	if err := roundTrip(ctx, addr, req, resp); err != nil {
+		return nil, fmt.Errorf("kafka: forward AlterConfigs to %s: %w", addr, err)
+	}
+	if len(resp.Resources) != len(res) {
+		return nil, fmt.Errorf("kafka: forward AlterConfigs to %s: %d answers for %d resources", addr, len(resp.Resources), len(res))
+	}
+	out := make([]protocol.ConfigResult, len(res))
+	for i, rr := range resp.Resources {
+		out[i] = protocol.ConfigResult{Type: int8(rr.ResourceType), Name: rr.ResourceName, Err: protocol.ErrorCode(rr.ErrorCode)}
+		if rr.ErrorMessage != nil {
+			out[i].ErrMsg = *rr.ErrorMessage
+		}
+	}
+	return out, nil
+}
+
 // roundTrip sends one request on a fresh connection and reads its response.
 func roundTrip(ctx context.Context, addr string, req kmsg.Request, resp kmsg.Response) error {
 	var d net.Dialer

@@ -38,6 +38,7 @@ type Server struct {
 	cfg     Config
 	host    protocol.Host
 	groups  protocol.GroupHost // the Host's group capability, nil if it has none
+	admin   protocol.AdminHost // the Host's admin capability, nil if it has none
 	log     *slog.Logger
 	ln      net.Listener
 	tel     *telemetry
@@ -84,10 +85,12 @@ func newServer(set component.Settings, cfg *Config, host protocol.Host) (*Server
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	groups, _ := host.(protocol.GroupHost)
+	admin, _ := host.(protocol.AdminHost)
 	return &Server{
 		cfg:    *cfg,
 		host:   host,
 		groups: groups,
+		admin:  admin,
 		log:    set.Logger.With("component", "kafka"),
 		tel:    tel,
 		ids:    newTopicIDs(host),

@@ -8,8 +8,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"slices"
 	"sort"
+	"strconv"
 	"sync"
 	"time"
 
@@ -24,6 +26,17 @@ import (
 // client protocol. cmd wires protocol-kafka's client-side implementation.
 type Forwarder interface {
 	CreateTopics(ctx context.Context, addr string, req []protocol.CreateTopic) ([]protocol.TopicResult, error)
+	AlterConfigs(ctx context.Context, addr string, req []protocol.AlterConfigsResource) ([]protocol.ConfigResult, error)
+}
+
+// controllerAddr is the client address of broker id ("" if unknown).
+func (b *Broker) controllerAddr(id consensus.NodeID) string {
+	for _, br := range b.cfg.Brokers {
+		if consensus.NodeID(br.ID) == id && br.Host != "" {
+			return net.JoinHostPort(br.Host, strconv.Itoa(int(br.Port)))
+		}
+	}
+	return ""
 }
 
 // Broker is one Chronik broker: it runs the metadata group, starts and stops
@@ -137,10 +150,11 @@ func (b *Broker) Start(ctx context.Context) error {
 	b.mu.Lock()
 	b.metaGroup = g
 	b.mu.Unlock()
-	b.wg.Add(3)
+	b.wg.Add(4)
 	go b.reconcileLoop()
 	go b.balanceLoop()
 	go b.groupLoop()
+	go b.retentionLoop()
 	return nil
 }
 
@@ -263,6 +277,7 @@ func (b *Broker) startPartition(topic string, index int32, pm partitionMeta) err
 	}
 	p := newPartition(topic, index, pm.Group, b.self)
 	p.onLeader = b.becameLeader
+	p.onCompact = b.compactPartition
 	members := make([]consensus.NodeID, len(pm.Replicas))
 	for i, id := range pm.Replicas {
 		members[i] = consensus.NodeID(id)
@@ -899,12 +914,7 @@ func (b *Broker) forwardCreate(ctx context.Context, req []protocol.CreateTopic, 
 			out[i].Err, out[i].ErrMsg = code, msg
 		}
 	}
-	var addr string
-	for _, br := range b.cfg.Brokers {
-		if consensus.NodeID(br.ID) == leader && br.Host != "" {
-			addr = fmt.Sprintf("%s:%d", br.Host, br.Port)
-		}
-	}
+	addr := b.controllerAddr(leader)
 	fwd := b.forwarder()
 	if fwd == nil || addr == "" {
 		fail(protocol.ErrNotController, "this broker is not the controller")

@@ -32,6 +32,10 @@ type Config struct {
 	// ProduceTimeout bounds how long a produce waits for commit when the
 	// client's own timeout is larger.
 	ProduceTimeout time.Duration `koanf:"produce_timeout"`
+	// RetentionCheckInterval is how often a partition leader applies the
+	// topic's retention.ms and retention.bytes (by proposing a truncation
+	// of the log prefix, which every replica applies).
+	RetentionCheckInterval time.Duration `koanf:"retention_check_interval"`
 
 	// OffsetsTopicPartitions is the partition count of __consumer_offsets
 	// when it is created (on the first FindCoordinator). Once the topic
@@ -61,6 +65,7 @@ func DefaultConfig() Config {
 		MaxMessageBytes:          1048588, // Kafka's default
 		BalanceInterval:          5 * time.Second,
 		ProduceTimeout:           30 * time.Second,
+		RetentionCheckInterval:   30 * time.Second,
 
 		OffsetsTopicPartitions:     50, // Kafka's offsets.topic.num.partitions
 		GroupInitialRebalanceDelay: 3 * time.Second,
@@ -88,6 +93,9 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxMessageBytes < 1024 {
 		errs = append(errs, fmt.Errorf("broker.max_message_bytes must be >= 1024, got %d", c.MaxMessageBytes))
+	}
+	if c.RetentionCheckInterval <= 0 {
+		errs = append(errs, fmt.Errorf("broker.retention_check_interval must be > 0, got %v", c.RetentionCheckInterval))
 	}
 	if c.BalanceInterval <= 0 || c.ProduceTimeout <= 0 {
 		errs = append(errs, errors.New("broker.balance_interval and broker.produce_timeout must be > 0"))

@@ -104,7 +104,11 @@ type partition struct {
 	markerWake chan struct{}
 
 	onLeader func(p *partition, term uint64) // called (in a goroutine) when this node becomes leader
-	self     consensus.NodeID
+	// onCompact is called after an apply that moved the log start: the
+	// replica may now drop its log prefix (it must not block: Apply waits).
+	onCompact  func(p *partition)
+	compactDue bool
+	self       consensus.NodeID
 }
 
 func newPartition(topic string, index int32, g consensus.GroupID, self consensus.NodeID) *partition {
@@ -158,7 +162,12 @@ func (p *partition) Apply(ctx context.Context, entries []consensus.Entry) error 
 		}
 	}
 	p.wakeLocked()
+	compact, cb := p.compactDue, p.onCompact
+	p.compactDue = false
 	p.mu.Unlock()
+	if compact && cb != nil {
+		cb(p)
+	}
 	return nil
 }
 
@@ -283,15 +292,22 @@ func (p *partition) applyTruncate(off int64) {
 	// The first batch still holding offsets >= off keeps its whole entry.
 	i := sort.Search(len(p.st.batches), func(i int) bool { return p.st.batches[i].lastOffset >= off })
 	if i == len(p.st.batches) {
-		return // everything is below off: keep the last entry's bookkeeping as is
+		// Every batch is below off: the log can go up to the last one.
+		if i > 0 {
+			p.st.snapIndex = p.st.batches[i-1].raftIndex
+		}
+		p.st.snapOffset = p.st.nextOffset
+		p.st.batches = nil
+	} else {
+		keepIndex := p.st.batches[i].raftIndex
+		for i > 0 && p.st.batches[i-1].raftIndex == keepIndex {
+			i--
+		}
+		p.st.snapIndex = keepIndex - 1
+		p.st.snapOffset = p.st.batches[i].baseOffset
+		p.st.batches = append([]batchInfo(nil), p.st.batches[i:]...)
 	}
-	keepIndex := p.st.batches[i].raftIndex
-	for i > 0 && p.st.batches[i-1].raftIndex == keepIndex {
-		i--
-	}
-	p.st.snapIndex = keepIndex - 1
-	p.st.snapOffset = p.st.batches[i].baseOffset
-	p.st.batches = append([]batchInfo(nil), p.st.batches[i:]...)
+	p.compactDue = true
 	for id, ps := range p.st.producers {
 		j := 0
 		for j < len(ps.batches) && ps.batches[j].raftIndex <= p.st.snapIndex {

@@ -12,7 +12,8 @@ type ReplicaState struct {
 	Leader      consensus.NodeID
 	Term        uint64
 	StartOffset int64
-	NextOffset  int64 // the replica's applied end: the high watermark on the leader
+	NextOffset  int64  // the replica's applied end: the high watermark on the leader
+	FirstIndex  uint64 // the first Raft index the replica's store still holds
 }
 
 // ReplicaRecords reads this broker's own replica of a partition (leader or
@@ -26,6 +27,11 @@ func (b *Broker) ReplicaRecords(topic string, part int32) ([]byte, ReplicaState,
 	r.p.mu.RLock()
 	st := ReplicaState{Leader: r.p.leader, Term: r.p.term, StartOffset: r.p.st.startOffset, NextOffset: r.p.st.nextOffset}
 	r.p.mu.RUnlock()
+	first, err := r.log.FirstIndex()
+	if err != nil {
+		return nil, st, err
+	}
+	st.FirstIndex = first
 	recs, err := b.readRecords(r, st.StartOffset, st.NextOffset, 1<<62, true)
 	return recs, st, err
 }
