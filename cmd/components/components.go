@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	etcd "github.com/chronik-go/chronik/consensus-etcd"
+	hashicorp "github.com/chronik-go/chronik/consensus-hashicorp"
 	"github.com/chronik-go/chronik/core/component"
 	"github.com/chronik-go/chronik/core/config"
 	"github.com/chronik-go/chronik/core/consensus"
@@ -35,6 +36,7 @@ func Factories() (config.Factories, error) {
 	}
 	f.Consensus, err = component.MakeMap[consensus.Factory](
 		etcd.NewFactory(),
+		hashicorp.NewFactory(),
 	)
 	if err != nil {
 		return f, fmt.Errorf("consensus factories: %w", err)
