@@ -10,6 +10,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/chronik-go/chronik/core/component"
 	"github.com/chronik-go/chronik/core/config"
 )
 
@@ -17,7 +18,11 @@ import (
 // (on a broker that may not be the controller) and deletes records; the log
 // start moves on every replica.
 func TestTopicConfigsAndDeleteRecords(t *testing.T) {
-	c := StartCluster(t, Options{Brokers: 3})
+	forEachBackend(t, testTopicConfigsAndDeleteRecords)
+}
+
+func testTopicConfigsAndDeleteRecords(t *testing.T, consensus component.Type) {
+	c := StartCluster(t, Options{Brokers: 3, Consensus: consensus})
 	const topic = "admin-topic"
 	createTopic(t, c, topic, 1, 3)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -142,8 +147,10 @@ func valuesFrom(t testing.TB, batches []byte, start int64) []string {
 
 // TestRetention: records past retention.ms disappear from every replica
 // and ListOffsets earliest moves forward; newer records stay.
-func TestRetention(t *testing.T) {
-	c := StartCluster(t, Options{Brokers: 3, Configure: func(cfg *config.Config) {
+func TestRetention(t *testing.T) { forEachBackend(t, testRetention) }
+
+func testRetention(t *testing.T, consensus component.Type) {
+	c := StartCluster(t, Options{Brokers: 3, Consensus: consensus, Configure: func(cfg *config.Config) {
 		cfg.Broker.RetentionCheckInterval = 100 * time.Millisecond
 	}})
 	const topic = "retained"

@@ -7,13 +7,17 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/chronik-go/chronik/core/component"
 )
 
 // TestAutoCreateOnNonController: a Metadata request that auto-creates a
 // topic reaches a broker that does not lead the metadata group; it forwards
 // the creation to the controller.
-func TestAutoCreateOnNonController(t *testing.T) {
-	c := StartCluster(t, Options{Brokers: 3})
+func TestAutoCreateOnNonController(t *testing.T) { forEachBackend(t, testAutoCreateOnNonController) }
+
+func testAutoCreateOnNonController(t *testing.T, consensus component.Type) {
+	c := StartCluster(t, Options{Brokers: 3, Consensus: consensus})
 	adm := kadm.NewClient(newClient(t, c))
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()

@@ -14,12 +14,16 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/chronik-go/chronik/core/component"
 )
 
 // TestBadInput sends what a broker must refuse to a real broker and checks
 // the Kafka error and that nothing already written changed.
-func TestBadInput(t *testing.T) {
-	c := StartCluster(t, Options{Brokers: 1})
+func TestBadInput(t *testing.T) { forEachBackend(t, testBadInput) }
+
+func testBadInput(t *testing.T, consensus component.Type) {
+	c := StartCluster(t, Options{Brokers: 1, Consensus: consensus})
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	cl := newClient(t, c)

@@ -11,6 +11,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/chronik-go/chronik/core/component"
 )
 
 // leaderOf asks the cluster (over Metadata) who leads a partition.
@@ -121,8 +123,10 @@ func recordValues(t testing.TB, batches []byte) []string {
 	return out
 }
 
-func TestLeaderKillThreeBrokers(t *testing.T) {
-	c := StartCluster(t, Options{Brokers: 3})
+func TestLeaderKillThreeBrokers(t *testing.T) { forEachBackend(t, testLeaderKillThreeBrokers) }
+
+func testLeaderKillThreeBrokers(t *testing.T, consensus component.Type) {
+	c := StartCluster(t, Options{Brokers: 3, Consensus: consensus})
 	const topic = "payments"
 	const partitions = 6
 	createTopic(t, c, topic, partitions, 3)

@@ -10,6 +10,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/chronik-go/chronik/core/component"
 )
 
 func newClient(t testing.TB, c *Cluster, opts ...kgo.Opt) *kgo.Client {
@@ -119,8 +121,10 @@ func consumeAll(t testing.TB, c *Cluster, topic string, want map[int32][]string)
 	}
 }
 
-func TestProduceConsumeOneBroker(t *testing.T) {
-	c := StartCluster(t, Options{Brokers: 1})
+func TestProduceConsumeOneBroker(t *testing.T) { forEachBackend(t, testProduceConsumeOneBroker) }
+
+func testProduceConsumeOneBroker(t *testing.T, consensus component.Type) {
+	c := StartCluster(t, Options{Brokers: 1, Consensus: consensus})
 	const topic = "orders"
 	createTopic(t, c, topic, 6, 1)
 	n := 100_000

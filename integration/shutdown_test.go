@@ -2,13 +2,17 @@ package integration
 
 import (
 	"testing"
+
+	"github.com/chronik-go/chronik/core/component"
 )
 
 // TestGracefulShutdownHandsOff: a broker stopped cleanly (SIGTERM) hands the
 // leadership of its partitions to another replica before it stops, so the
 // others have a new leader the moment it is gone, with no election timeout.
-func TestGracefulShutdownHandsOff(t *testing.T) {
-	c := StartCluster(t, Options{Brokers: 3})
+func TestGracefulShutdownHandsOff(t *testing.T) { forEachBackend(t, testGracefulShutdownHandsOff) }
+
+func testGracefulShutdownHandsOff(t *testing.T, consensus component.Type) {
+	c := StartCluster(t, Options{Brokers: 3, Consensus: consensus})
 	const topic = "handoff"
 	createTopic(t, c, topic, 3, 3)
 	victim := leaderOf(t, c, topic, 0)
