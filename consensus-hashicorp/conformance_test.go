@@ -14,22 +14,26 @@ import (
 	wal "github.com/chronik-go/chronik/storage-wal"
 )
 
-// backend is the hashicorp engine with short timers: a 100ms heartbeat and
-// election timeout, randomised by the library up to 200ms.
+// backend is the hashicorp engine with timers as short as its per-group
+// cost allows on two cores under -race: the leader of each group heartbeats
+// each follower every HeartbeatTimeout/10 and sends it an append every
+// CommitTimeout, so with 200 groups (ManyGroups) a 100ms heartbeat timeout
+// means 40k heartbeats a second and the test collapses. A 400ms heartbeat
+// and election timeout, randomised by the library up to 800ms.
 func backend() consensustest.Backend {
 	return consensustest.Backend{
 		Name:    "hashicorp",
 		Factory: hashicorp.NewFactory(),
 		Config: func() component.Config {
 			c := hashicorp.DefaultConfig()
-			c.HeartbeatTimeout = 100 * time.Millisecond
-			c.ElectionTimeout = 100 * time.Millisecond
-			c.LeaderLeaseTimeout = 50 * time.Millisecond
-			c.CommitTimeout = 20 * time.Millisecond
-			c.RPCTimeout = time.Second
+			c.HeartbeatTimeout = 400 * time.Millisecond
+			c.ElectionTimeout = 400 * time.Millisecond
+			c.LeaderLeaseTimeout = 200 * time.Millisecond
+			c.CommitTimeout = 100 * time.Millisecond
+			c.RPCTimeout = 2 * time.Second
 			return c
 		},
-		ElectionTimeout: 200 * time.Millisecond,
+		ElectionTimeout: 800 * time.Millisecond,
 	}
 }
 

@@ -331,10 +331,19 @@ func (h *handler) HandleMessages(from consensus.NodeID, msgs []transport.Message
 	}
 }
 
-// heartbeat runs the library's heartbeat fast path in the stream goroutine.
+// heartbeat runs the library's heartbeat fast path in the stream goroutine,
+// unless the heartbeat carries a new term: then the library persists the
+// term (an fsync), which must not hold up the stream, so it is queued.
 func (e *Engine) heartbeat(g *group, in inbound, hb func(raft.RPC)) {
 	req := &raft.AppendEntriesRequest{}
 	if err := decodeBody(in.body, req); err != nil {
+		return
+	}
+	g.mu.Lock()
+	term := g.term
+	g.mu.Unlock()
+	if req.Term != term {
+		g.vt.enqueue(in)
 		return
 	}
 	ch := make(chan raft.RPCResponse, 1)
