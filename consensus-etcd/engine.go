@@ -36,6 +36,8 @@ type Engine struct {
 	groups map[storage.GroupID]*group
 	closed bool
 
+	stall stallClock // synced writes, for the ticker
+
 	heardMu sync.Mutex
 	heard   map[consensus.NodeID]time.Time // last message of any kind from a node
 }
@@ -285,9 +287,10 @@ func (e *Engine) snapshotGroups() []*group {
 	return gs
 }
 
-// ticker ticks every group that is not quiesced, sends the per-node
-// liveness message every heartbeat interval and wakes quiesced followers
-// whose leader's node went quiet.
+// ticker ticks every group that is not quiesced (none while the disk is
+// stalled: see stallClock), sends the per-node liveness message
+// every heartbeat interval and wakes quiesced followers whose leader's node
+// went quiet.
 func (e *Engine) ticker() {
 	t := time.NewTicker(e.cfg.TickInterval)
 	defer t.Stop()
@@ -306,8 +309,12 @@ func (e *Engine) ticker() {
 			}
 		}
 		now := time.Now()
+		stalled := e.stall.stalled(now, time.Duration(e.cfg.HeartbeatTicks)*e.cfg.TickInterval)
 		for _, g := range e.snapshotGroups() {
 			if !g.quiesced.Load() {
+				if stalled {
+					continue // see stallClock
+				}
 				_ = g.post(func(in *inbox) { in.tick = true })
 				continue
 			}

@@ -29,7 +29,13 @@ type work struct {
 // process is one worker round over a batch of groups: feed each RawNode its
 // queued work and collect the Readys; persist them all in one Store.Write;
 // send all messages; apply committed entries; Advance. See the package doc.
-func (e *Engine) process(batch []*group) {
+//
+// Groups whose Ready needs no fsync (no entries, snapshot, term or vote:
+// heartbeats, commit updates, idle ticks) are finished first, with a write
+// that does not sync, and let go of before the fsync of the others, so that
+// their ticks and heartbeats do not wait behind a slow disk.
+func (e *Engine) process(h *held) {
+	batch := h.gs
 	ws := make([]work, 0, len(batch))
 	for _, g := range batch {
 		g.mu.Lock()
@@ -53,10 +59,35 @@ func (e *Engine) process(batch []*group) {
 		ws = append(ws, w)
 	}
 
-	if !e.persist(ws) {
-		return
+	// Messages that promise nothing about this node's disk (appends and
+	// heartbeats to followers, vote requests, heartbeat responses) leave
+	// before the write: a leader writes its entries in parallel with its
+	// followers (Raft thesis 10.2.1) and a long fsync does not hold up
+	// heartbeats. Acknowledgements of entries and votes wait for it.
+	e.send(ws, false)
+	var light, heavy []work
+	for _, w := range ws {
+		if w.hasReady && (len(w.rd.Entries) > 0 || !raft.IsEmptySnap(w.rd.Snapshot) || w.rd.MustSync) {
+			heavy = append(heavy, w)
+		} else {
+			light = append(light, w)
+		}
 	}
-	e.send(ws)
+	if len(light) > 0 && e.persist(light) {
+		e.send(light, true)
+		e.finish(light)
+		for i := range light {
+			h.release(light[i].g)
+		}
+	}
+	if len(heavy) > 0 && e.persist(heavy) {
+		e.send(heavy, true)
+		e.finish(heavy)
+	}
+}
+
+// finish applies and advances each persisted group, then runs after.
+func (e *Engine) finish(ws []work) {
 	for i := range ws {
 		w := &ws[i]
 		if w.halted {
@@ -215,7 +246,14 @@ func (e *Engine) persist(ws []work) bool {
 		}
 	}
 	if len(gws) > 0 {
-		if err := e.store.Write(e.ctx, gws, sync); err != nil {
+		if sync {
+			e.stall.begin()
+		}
+		err := e.store.Write(e.ctx, gws, sync)
+		if sync {
+			e.stall.end()
+		}
+		if err != nil {
 			e.log.Error("etcd: storage write failed; stopping groups", "groups", len(gws), "err", err)
 			for i := range ws {
 				if !ws[i].halted {
@@ -237,9 +275,25 @@ func (e *Engine) persist(ws []work) bool {
 	return true
 }
 
-// send hands every message of the batch to the transport, one call per
-// peer; a peer that refuses is reported unreachable to each group.
-func (e *Engine) send(ws []work) {
+// needsDurability reports whether m may leave only once the Ready it came
+// with is persisted: the responses that vote for a candidate or acknowledge
+// appended entries (raft's msgsAfterAppend; with synchronous storage writes
+// the RawNode hands them out in the same Ready as everything else).
+// Snapshots are sent late too, as before.
+func needsDurability(m *pb.Message) bool {
+	switch m.GetType() {
+	case pb.MsgAppResp, pb.MsgVoteResp, pb.MsgPreVoteResp, pb.MsgSnap:
+		return true
+	}
+	return false
+}
+
+// send hands the messages of the batch that need durability (persisted
+// true, after the storage write) or not (false, before it) to the
+// transport, one call per peer; a peer that refuses is reported unreachable
+// to each group. A group's messages keep their order within each half, and
+// the late half of a round leaves before the early half of the next.
+func (e *Engine) send(ws []work, persisted bool) {
 	var out map[uint64][]transport.Message
 	var from map[uint64][]*group
 	for i := range ws {
@@ -248,6 +302,9 @@ func (e *Engine) send(ws []work) {
 			continue
 		}
 		for _, m := range w.rd.Messages {
+			if needsDurability(m) != persisted {
+				continue
+			}
 			if m.GetType() == pb.MsgSnap {
 				e.sendSnapshot(w.g, m)
 				continue
@@ -421,11 +478,24 @@ func (g *group) after() {
 			g.quiesced.Store(false)
 		}
 	}
+	if bs.RaftState == raft.StateFollower && bs.Lead == 0 && bs.Applied == bs.GetCommit() && g.soleVoter() {
+		// Nobody else can lead or vote: campaign now rather than after an
+		// election timeout (a one-broker cluster starts every new group).
+		// Raft refuses while conf changes are unapplied, hence the check.
+		_ = g.rn.Campaign()
+		bs = g.rn.BasicStatus()
+	}
 	g.maybeQuiesceLeader(&bs)
 	g.setStatus(g.makeStatus(&bs))
 	if g.rn.HasReady() {
 		g.e.sched.enqueue(g)
 	}
+}
+
+// soleVoter reports whether this node is the group's only voter.
+func (g *group) soleVoter() bool {
+	v := g.confs[len(g.confs)-1].cs.GetVoters()
+	return len(v) == 1 && v[0] == uint64(g.e.node) && len(g.confs[len(g.confs)-1].cs.GetVotersOutgoing()) == 0
 }
 
 func (g *group) makeStatus(bs *raft.BasicStatus) consensus.Status {

@@ -52,8 +52,17 @@ func (g *group) receive(m *pb.Message) {
 
 // maybeQuiesceLeader quiesces a leader with nothing to do: everything
 // committed and applied, no proposal waiting, and every follower it can
-// hear from holding the whole log (a quorum of voters included). It tells
+// hear from holding the whole log, a quorum of voters among them. It tells
 // those followers with a marked heartbeat.
+//
+// A caught-up follower counts towards the quorum only if its node was heard
+// from within an election timeout: a leader that cannot hear a quorum must
+// keep ticking so that CheckQuorum can depose it. (Counting every caught-up
+// follower made such a leader, woken by the ticker because quorumLive
+// failed, quiesce again in the same round: it never ticked, so it never
+// stepped down. With only the links towards it cut, its followers still
+// heard its node and stayed quiesced too, and the group went on naming a
+// leader that could commit nothing until a proposal woke it.)
 func (g *group) maybeQuiesceLeader(bs *raft.BasicStatus) {
 	e := g.e
 	if !e.cfg.Quiesce || g.quiesced.Load() || bs.RaftState != raft.StateLeader ||
@@ -77,15 +86,16 @@ func (g *group) maybeQuiesceLeader(bs *raft.BasicStatus) {
 	var followers []uint64
 	g.rn.WithProgress(func(id uint64, typ raft.ProgressType, pr tracker.Progress) {
 		upToDate := pr.Match == last && pr.State == tracker.StateReplicate
+		live := id == self || now.Sub(e.lastHeard(consensus.NodeID(id))) < e.cfg.electionTimeout()
 		switch {
 		case id == self:
 			upToDate = true
 		case upToDate:
 			followers = append(followers, id)
-		case now.Sub(e.lastHeard(consensus.NodeID(id))) < e.cfg.electionTimeout():
+		case live:
 			ok = false // a live follower lags: keep replicating
 		}
-		if upToDate && typ == raft.ProgressTypePeer {
+		if upToDate && live && typ == raft.ProgressTypePeer {
 			caught++
 		}
 	})

@@ -23,7 +23,40 @@ type schedState struct {
 	again      bool // work arrived while processing
 }
 
-func newScheduler(workers, batch int, process func([]*group)) *scheduler {
+// held is the batch a worker holds. process may let a group go before the
+// batch is done (release); the worker lets go of the rest afterwards.
+type held struct {
+	s  *scheduler
+	gs []*group
+}
+
+// release lets go of g, which must be in h and not released yet: from now
+// on another worker may take it, so the caller must not touch it again.
+func (h *held) release(g *group) {
+	for i, x := range h.gs {
+		if x == g {
+			h.gs[i] = nil
+			h.s.mu.Lock()
+			h.s.letGo(g)
+			h.s.mu.Unlock()
+			return
+		}
+	}
+}
+
+// letGo ends a worker's hold on g and requeues it if work arrived
+// meanwhile. The caller holds s.mu.
+func (s *scheduler) letGo(g *group) {
+	g.sched.processing = false
+	if g.sched.again {
+		g.sched.again = false
+		g.sched.queued = true
+		s.queue = append(s.queue, g)
+		s.cond.Signal()
+	}
+}
+
+func newScheduler(workers, batch int, process func(*held)) *scheduler {
 	s := &scheduler{batch: batch}
 	s.cond.L = &s.mu
 	for range workers {
@@ -47,7 +80,8 @@ func (s *scheduler) enqueue(g *group) {
 	s.mu.Unlock()
 }
 
-func (s *scheduler) work(process func([]*group)) {
+func (s *scheduler) work(process func(*held)) {
+	h := &held{s: s}
 	var batch []*group
 	s.mu.Lock()
 	for {
@@ -70,16 +104,13 @@ func (s *scheduler) work(process func([]*group)) {
 		}
 		s.mu.Unlock()
 
-		process(batch)
+		h.gs = batch
+		process(h)
 
 		s.mu.Lock()
 		for i, g := range batch {
-			g.sched.processing = false
-			if g.sched.again {
-				g.sched.again = false
-				g.sched.queued = true
-				s.queue = append(s.queue, g)
-				s.cond.Signal()
+			if g != nil {
+				s.letGo(g)
 			}
 			batch[i] = nil
 		}
