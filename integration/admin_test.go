@@ -22,14 +22,6 @@ func TestTopicConfigsAndDeleteRecords(t *testing.T) {
 }
 
 func testTopicConfigsAndDeleteRecords(t *testing.T, consensus component.Type) {
-	if consensus == "hashicorp" {
-		// A follower learns the commit index only on the leader's next
-		// append (up to 2x commit_timeout later), so an AlterConfigs right
-		// after CreateTopics can reach a broker that has not applied the
-		// topic yet and answer UNKNOWN_TOPIC_OR_PARTITION. The broker should
-		// wait for (or forward to) the controller; until then, skipped.
-		t.Skip("hashicorp: metadata not yet applied on followers right after CreateTopics (see comment)")
-	}
 	c := StartCluster(t, Options{Brokers: 3, Consensus: consensus})
 	const topic = "admin-topic"
 	createTopic(t, c, topic, 1, 3)

@@ -70,9 +70,9 @@ func (s *Server) CreateTopics(ctx context.Context, addr string, topics []protoco
 
 // AlterConfigs implements broker.Forwarder: it sends an AlterConfigs
 // request (v1, non-flexible) to the controller at addr.
-func (s *Server) AlterConfigs(ctx context.Context, addr string, res []protocol.AlterConfigsResource) ([]protocol.ConfigResult, error) {
+func (s *Server) AlterConfigs(ctx context.Context, addr string, res []protocol.AlterConfigsResource, validateOnly bool) ([]protocol.ConfigResult, error) {
 	req := kmsg.NewPtrAlterConfigsRequest()
-	req.Version = 1
+	req.Version, req.ValidateOnly = 1, validateOnly
 	for _, r := range res {
 		rr := kmsg.NewAlterConfigsRequestResource()
 		rr.ResourceType, rr.ResourceName = kmsg.ConfigResourceType(r.Type), r.Name
@@ -87,17 +87,77 @@ func (s *Server) AlterConfigs(ctx context.Context, addr string, res []protocol.A
 	if err := roundTrip(ctx, addr, req, resp); err != nil {
 		return nil, fmt.Errorf("kafka: forward AlterConfigs to %s: %w", addr, err)
 	}
-	if len(resp.Resources) != len(res) {
-		return nil, fmt.Errorf("kafka: forward AlterConfigs to %s: %d answers for %d resources", addr, len(resp.Resources), len(res))
-	}
-	out := make([]protocol.ConfigResult, len(res))
-	for i, rr := range resp.Resources {
-		out[i] = protocol.ConfigResult{Type: int8(rr.ResourceType), Name: rr.ResourceName, Err: protocol.ErrorCode(rr.ErrorCode)}
-		if rr.ErrorMessage != nil {
-			out[i].ErrMsg = *rr.ErrorMessage
+	return configResults(resp.Resources, len(res), func(r kmsg.AlterConfigsResponseResource) protocol.ConfigResult {
+		return protocol.ConfigResult{Type: int8(r.ResourceType), Name: r.ResourceName, Err: protocol.ErrorCode(r.ErrorCode), ErrMsg: deref(r.ErrorMessage)}
+	})
+}
+
+// IncrementalAlterConfigs implements broker.Forwarder: it sends an
+// IncrementalAlterConfigs request (v0, non-flexible) to the controller.
+func (s *Server) IncrementalAlterConfigs(ctx context.Context, addr string, res []protocol.IncrementalAlterConfigsResource, validateOnly bool) ([]protocol.ConfigResult, error) {
+	req := kmsg.NewPtrIncrementalAlterConfigsRequest()
+	req.Version, req.ValidateOnly = 0, validateOnly
+	for _, r := range res {
+		rr := kmsg.NewIncrementalAlterConfigsRequestResource()
+		rr.ResourceType, rr.ResourceName = kmsg.ConfigResourceType(r.Type), r.Name
+		for _, op := range r.Ops {
+			c := kmsg.NewIncrementalAlterConfigsRequestResourceConfig()
+			c.Name, c.Op, c.Value = op.Name, kmsg.IncrementalAlterConfigOp(op.Op), op.Value
+			rr.Configs = append(rr.Configs, c)
 		}
+		req.Resources = append(req.Resources, rr)
+	}
+	resp := kmsg.NewPtrIncrementalAlterConfigsResponse()
+	if err := roundTrip(ctx, addr, req, resp); err != nil {
+		return nil, fmt.Errorf("kafka: forward IncrementalAlterConfigs to %s: %w", addr, err)
+	}
+	return configResults(resp.Resources, len(res), func(r kmsg.IncrementalAlterConfigsResponseResource) protocol.ConfigResult {
+		return protocol.ConfigResult{Type: int8(r.ResourceType), Name: r.ResourceName, Err: protocol.ErrorCode(r.ErrorCode), ErrMsg: deref(r.ErrorMessage)}
+	})
+}
+
+// DescribeConfigs implements broker.Forwarder: it sends a DescribeConfigs
+// request (v1, non-flexible, with config sources) to the controller.
+func (s *Server) DescribeConfigs(ctx context.Context, addr string, res []protocol.ConfigResource) ([]protocol.ConfigResult, error) {
+	req := kmsg.NewPtrDescribeConfigsRequest()
+	req.Version = 1
+	for _, r := range res {
+		rr := kmsg.NewDescribeConfigsRequestResource()
+		rr.ResourceType, rr.ResourceName, rr.ConfigNames = kmsg.ConfigResourceType(r.Type), r.Name, r.Keys
+		req.Resources = append(req.Resources, rr)
+	}
+	resp := kmsg.NewPtrDescribeConfigsResponse()
+	if err := roundTrip(ctx, addr, req, resp); err != nil {
+		return nil, fmt.Errorf("kafka: forward DescribeConfigs to %s: %w", addr, err)
+	}
+	return configResults(resp.Resources, len(res), func(r kmsg.DescribeConfigsResponseResource) protocol.ConfigResult {
+		cr := protocol.ConfigResult{Type: int8(r.ResourceType), Name: r.ResourceName, Err: protocol.ErrorCode(r.ErrorCode), ErrMsg: deref(r.ErrorMessage)}
+		for _, c := range r.Configs {
+			cr.Configs = append(cr.Configs, protocol.ConfigEntry{
+				Name: c.Name, Value: c.Value, ReadOnly: c.ReadOnly, Sensitive: c.IsSensitive,
+				Source: int8(c.Source), Default: c.Source == kmsg.ConfigSourceDefaultConfig,
+			})
+		}
+		return cr
+	})
+}
+
+func configResults[R any](rs []R, n int, conv func(R) protocol.ConfigResult) ([]protocol.ConfigResult, error) {
+	if len(rs) != n {
+		return nil, fmt.Errorf("kafka: %d answers for %d resources", len(rs), n)
+	}
+	out := make([]protocol.ConfigResult, n)
+	for i, r := range rs {
+		out[i] = conv(r)
 	}
 	return out, nil
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
 }
 
 // roundTrip sends one request on a fresh connection and reads its response.

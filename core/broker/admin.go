@@ -193,6 +193,11 @@ func topicConfigInt(t *topicMeta, key string, def int64) int64 {
 // AlterConfigs implements protocol.AdminHost: a topic's overrides become
 // exactly the given set.
 func (b *Broker) AlterConfigs(ctx context.Context, req []protocol.AlterConfigsResource, validateOnly bool) []protocol.ConfigResult {
+	if out, ok := b.forwardConfigs(ctx, len(req), func(f Forwarder, addr string) ([]protocol.ConfigResult, error) {
+		return f.AlterConfigs(ctx, addr, req, validateOnly)
+	}); ok {
+		return out
+	}
 	out := make([]protocol.ConfigResult, len(req))
 	for i, rr := range req {
 		set := map[string]string{}
@@ -208,6 +213,11 @@ func (b *Broker) AlterConfigs(ctx context.Context, req []protocol.AlterConfigsRe
 
 // IncrementalAlterConfigs implements protocol.AdminHost.
 func (b *Broker) IncrementalAlterConfigs(ctx context.Context, req []protocol.IncrementalAlterConfigsResource, validateOnly bool) []protocol.ConfigResult {
+	if out, ok := b.forwardConfigs(ctx, len(req), func(f Forwarder, addr string) ([]protocol.ConfigResult, error) {
+		return f.IncrementalAlterConfigs(ctx, addr, req, validateOnly)
+	}); ok {
+		return out
+	}
 	out := make([]protocol.ConfigResult, len(req))
 	for i, rr := range req {
 		out[i] = b.setTopicConfigs(ctx, rr.Type, rr.Name, func(cur map[string]string) (map[string]string, error) {
@@ -236,6 +246,29 @@ func (b *Broker) IncrementalAlterConfigs(ctx context.Context, req []protocol.Inc
 		}, validateOnly)
 	}
 	return out
+}
+
+// forwardConfigs sends a config change to the controller when this broker
+// is not it: the controller's metadata is the authority (this broker's view
+// may not have the topic yet). ok is false when this broker is the
+// controller, or no controller is known (it then answers itself).
+func (b *Broker) forwardConfigs(ctx context.Context, n int, send func(Forwarder, string) ([]protocol.ConfigResult, error)) ([]protocol.ConfigResult, bool) {
+	leader, leaderID := b.metaLeader()
+	if leader || leaderID == 0 {
+		return nil, false
+	}
+	addr, fwd := b.controllerAddr(leaderID), b.forwarder()
+	if addr == "" || fwd == nil {
+		return nil, false
+	}
+	out, err := send(fwd, addr)
+	if err != nil || len(out) != n {
+		out = make([]protocol.ConfigResult, n)
+		for i := range out {
+			out[i].Err, out[i].ErrMsg = protocol.ErrNotController, fmt.Sprintf("forwarding to the controller: %v", err)
+		}
+	}
+	return out, true
 }
 
 // setTopicConfigs validates the overrides that change makes of a topic's
@@ -269,23 +302,9 @@ func (b *Broker) setTopicConfigs(ctx context.Context, typ int8, name string, cha
 	if validateOnly {
 		return res
 	}
-	if leader, leaderID := b.metaLeader(); !leader {
-		// Forward the resulting set to the controller as an AlterConfigs.
-		addr, fwd := b.controllerAddr(leaderID), b.forwarder()
-		if addr == "" || fwd == nil {
-			res.Err, res.ErrMsg = protocol.ErrNotController, "this broker is not the controller"
-			return res
-		}
-		set := make(map[string]*string, len(next))
-		for k, v := range next {
-			set[k] = &v
-		}
-		fr, err := fwd.AlterConfigs(ctx, addr, []protocol.AlterConfigsResource{{Type: typ, Name: name, Configs: set}})
-		if err != nil || len(fr) != 1 {
-			res.Err, res.ErrMsg = protocol.ErrNotController, fmt.Sprintf("forwarding to the controller: %v", err)
-			return res
-		}
-		return fr[0]
+	if leader, _ := b.metaLeader(); !leader {
+		res.Err, res.ErrMsg = protocol.ErrNotController, "this broker is not the controller"
+		return res
 	}
 	res.Err, res.ErrMsg = b.proposeMeta(ctx, metaCmd{Op: "alter_configs", Topic: name, Configs: next})
 	return res

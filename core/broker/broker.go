@@ -26,7 +26,9 @@ import (
 // client protocol. cmd wires protocol-kafka's client-side implementation.
 type Forwarder interface {
 	CreateTopics(ctx context.Context, addr string, req []protocol.CreateTopic) ([]protocol.TopicResult, error)
-	AlterConfigs(ctx context.Context, addr string, req []protocol.AlterConfigsResource) ([]protocol.ConfigResult, error)
+	AlterConfigs(ctx context.Context, addr string, req []protocol.AlterConfigsResource, validateOnly bool) ([]protocol.ConfigResult, error)
+	IncrementalAlterConfigs(ctx context.Context, addr string, req []protocol.IncrementalAlterConfigsResource, validateOnly bool) ([]protocol.ConfigResult, error)
+	DescribeConfigs(ctx context.Context, addr string, req []protocol.ConfigResource) ([]protocol.ConfigResult, error)
 }
 
 // controllerAddr is the client address of broker id ("" if unknown).
@@ -1058,6 +1060,13 @@ func (b *Broker) CreatePartitions(ctx context.Context, req []protocol.CreatePart
 
 // DescribeConfigs implements protocol.Host.
 func (b *Broker) DescribeConfigs(ctx context.Context, req []protocol.ConfigResource) []protocol.ConfigResult {
+	// The controller answers: this broker's view of the metadata may not
+	// have the latest change yet, and a client reads its own writes.
+	if out, ok := b.forwardConfigs(ctx, len(req), func(f Forwarder, addr string) ([]protocol.ConfigResult, error) {
+		return f.DescribeConfigs(ctx, addr, req)
+	}); ok {
+		return out
+	}
 	out := make([]protocol.ConfigResult, len(req))
 	view, _ := b.meta.current()
 	for i, cr := range req {
