@@ -11,8 +11,10 @@
 //
 //   - Durability follows Config.Fsync. With "always" (the default) a Write
 //     with sync=true returns after an fsync that covers it; concurrent
-//     Writes share it (group commit: a syncer goroutine takes every record
-//     written so far, calls fdatasync once and wakes all their writers). With
+//     Writes share it (group commit, leader/follower: a waiting writer that
+//     finds no fsync in progress takes every record written so far, calls
+//     fdatasync once, wakes all their writers and hands the lead to a writer
+//     of the next round). With
 //     "interval" no Write waits and a background loop syncs every
 //     FsyncInterval; with "never" only sealing a segment and Close sync.
 //   - A failed fsync (or write) is fatal: the store fails closed and every
@@ -65,7 +67,11 @@
 // the oldest segments (TruncBefore, Reset, overwrites and Drop make entries
 // dead), a checkpoint is written and synced and those segment files are
 // recycled or removed, in order. Replay of the retained segments is lenient
-// until the checkpoint, which sets every group's exact bounds. A group whose
-// oldest live entry sits in an old segment pins it and every later one:
-// rewriting such entries forward is not done yet (see docs/ARCHITECTURE.md).
+// until the last checkpoint, which sets every group's exact bounds (and must
+// find every entry it names). A group whose oldest live entry sits in an old
+// segment pins it and every later one, so when more than
+// Config.RewriteSegments segments are retained, the live entries of such
+// groups are rewritten at the head of the log (a relocate record) if they
+// are small (a quarter of a segment at most); larger ones still pin (see
+// docs/ARCHITECTURE.md).
 package wal

@@ -6,6 +6,7 @@ replace github.com/chronik-go/chronik/core => ../core
 
 require (
 	github.com/chronik-go/chronik/core v0.0.0
+	go.uber.org/goleak v1.3.0
 	golang.org/x/sys v0.48.0
 )
 

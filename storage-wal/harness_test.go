@@ -52,6 +52,7 @@ func (h *harness) CrashCopy(ctx context.Context, st storage.Store, rng *rand.Ran
 		return nil, fmt.Errorf("CrashCopy of a %T", st)
 	}
 	s.syncMu.Lock()
+	defer s.passLead()
 	defer s.syncMu.Unlock()
 	s.mu.Lock()
 	defer s.mu.Unlock()

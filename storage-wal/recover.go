@@ -64,9 +64,7 @@ func Open(ctx context.Context, dir string, cfg Config, logger *slog.Logger) (*St
 		kick:   make(chan struct{}, 1),
 		done:   make(chan struct{}),
 
-		syncReq:  make(chan struct{}, 1),
-		syncStop: make(chan struct{}),
-		round:    newRound(),
+		round: newRound(),
 	}
 	if err := s.recover(); err != nil {
 		for _, seg := range s.segs {
@@ -77,8 +75,6 @@ func Open(ctx context.Context, dir string, cfg Config, logger *slog.Logger) (*St
 	}
 	s.bumpSynced(lsn(s.active().seq, s.off))
 	s.preReq <- s.active().seq + 1
-	s.syncWG.Add(1)
-	go s.syncLoop()
 	s.bg.Add(2)
 	go s.prepareLoop()
 	go s.reclaimLoop()

@@ -225,8 +225,7 @@ func (s *Store) Write(ctx context.Context, ws []storage.GroupWrite, sync bool) e
 		return nil
 	}
 	defer s.inflight.Done()
-	<-r.done
-	return r.err
+	return s.await(r)
 }
 
 // check validates ws against the index, following the bounds each
@@ -478,23 +477,54 @@ func (s *Store) writeSeal(seg *segment, next uint64) error {
 }
 
 // round is one fsync that writers wait for: it covers every record written
-// before the syncer took it (under mu); done is closed after the fsync, err
-// set before.
+// before its leader took it (under mu); done is closed after the fsync, err
+// set before. lead hands the leadership to a waiter of the round.
 type round struct {
 	done chan struct{}
+	lead chan struct{}
 	err  error
 }
 
-func newRound() *round { return &round{done: make(chan struct{})} }
+func newRound() *round { return &round{done: make(chan struct{}), lead: make(chan struct{}, 1)} }
 
-// join returns the round that will cover everything written so far and
-// wakes the syncer. The caller holds mu.
-func (s *Store) join() *round {
+// join returns the round that will cover everything written so far. The
+// caller holds mu.
+func (s *Store) join() *round { return s.round }
+
+// await returns once round r is done. Group commit, leader/follower: a
+// waiter that finds no fsync in progress becomes the leader and runs the
+// round itself (no hand-off to another goroutine on the way); the others
+// wait. A leader that finishes passes the leadership to a waiter of the
+// next round, which covers every record written during its fsync.
+func (s *Store) await(r *round) error {
+	for {
+		if s.syncMu.TryLock() {
+			select {
+			case <-r.done: // covered by the round just finished
+			default:
+				s.syncRound()
+			}
+			s.syncMu.Unlock()
+			s.passLead()
+		}
+		select {
+		case <-r.done:
+			return r.err
+		case <-r.lead:
+		}
+	}
+}
+
+// passLead wakes a waiter of the current round to lead it. Whoever
+// releases syncMu calls it.
+func (s *Store) passLead() {
+	s.mu.RLock()
+	next := s.round
+	s.mu.RUnlock()
 	select {
-	case s.syncReq <- struct{}{}:
+	case next.lead <- struct{}{}:
 	default:
 	}
-	return s.round
 }
 
 // syncTo returns once lsn v is durable.
@@ -505,29 +535,12 @@ func (s *Store) syncTo(v uint64) error {
 	s.mu.RLock()
 	r := s.join()
 	s.mu.RUnlock()
-	<-r.done
-	return r.err
+	return s.await(r)
 }
 
-// syncLoop is the syncer: group commit. Each round takes the writers
-// waiting so far, fsyncs once for all of them and wakes them all; writers
-// that arrive meanwhile wait for the next round, which starts as soon as
-// this one ends.
-func (s *Store) syncLoop() {
-	defer s.syncWG.Done()
-	for {
-		select {
-		case <-s.syncStop:
-			return
-		case <-s.syncReq:
-			s.syncRound()
-		}
-	}
-}
-
+// syncRound takes the current round, fsyncs once for all its writers and
+// wakes them. The caller holds syncMu.
 func (s *Store) syncRound() {
-	s.syncMu.Lock()
-	defer s.syncMu.Unlock()
 	s.mu.Lock()
 	r := s.round
 	s.round = newRound()
@@ -604,8 +617,7 @@ func (s *Store) Drop(ctx context.Context, g storage.GroupID) error {
 		return nil
 	}
 	defer s.inflight.Done()
-	<-r.done
-	return r.err
+	return s.await(r)
 }
 
 // buildRecord returns a record of type t (header without seq and sync
@@ -636,8 +648,6 @@ func (s *Store) Close() error {
 	s.inflight.Wait()
 	close(s.done)
 	s.bg.Wait()
-	close(s.syncStop)
-	s.syncWG.Wait()
 	// The background goroutines are gone; nobody else touches the files.
 	var err error
 	if s.failed.Load() == nil {
