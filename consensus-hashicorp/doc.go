@@ -10,9 +10,11 @@
 //     (CurrentTerm, LastVoteTerm, LastVoteCand) and the latest snapshot's
 //     record live in the group's state blob, which starts with a "written
 //     by hashicorp" marker: a group written by consensus-etcd is refused
-//     with an error naming both backends (and etcd refuses ours). Every
-//     write is synced; writes of many groups arriving together share one
-//     Store.Write and so one fsync (see writer).
+//     with an error naming both backends (and etcd refuses ours). Log
+//     appends and votes are synced; a new term is written without an fsync
+//     of its own, made durable by the group's next synced write (see
+//     store.Set for why that is safe). Writes of many groups arriving
+//     together share one Store.Write and so one fsync (see writer).
 //  2. The library never drops log entries: TrailingLogs and
 //     SnapshotThreshold are huge, and the LogStore ignores deletions at or
 //     below the latest snapshot. Compact takes a snapshot through the
@@ -22,7 +24,7 @@
 //  3. Transport. Each group has a virtual raft.Transport over the broker's
 //     shared node transport (one gRPC stream per pair of brokers): the
 //     library's RPCs become request and answer messages tagged by group,
-//     with correlation ids; heartbeats take the library's fast path on the
+//     with correlation ids, their bodies encoded by hand (codec.go); heartbeats take the library's fast path on the
 //     receiving side; snapshots go on the transport's snapshot RPC.
 //  4. State machine. The FSM adapter passes only proposals (LogCommand) to
 //     StateMachine.Apply, in order. The node's view of the group (state,

@@ -12,7 +12,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/hashicorp/go-msgpack/v2/codec"
 	"github.com/hashicorp/raft"
 
 	"github.com/chronik-go/chronik/core/consensus"
@@ -21,8 +20,8 @@ import (
 
 // The library's RPCs travel over the engine's shared transport (one gRPC
 // stream per pair of brokers, for all groups) as opaque messages tagged by
-// group: a request is [type][correlation id][msgpack body], its answer
-// [type|msgResp][same id][msgpack body] or [msgErr][id][error text], sent
+// group: a request is [type][correlation id][body], its answer
+// [type|msgResp][same id][body] (see codec.go) or [msgErr][id][error text], sent
 // back on the other direction's stream. InstallSnapshot goes on the
 // transport's snapshot RPC and its answer is that RPC's result.
 //
@@ -41,17 +40,11 @@ const (
 	msgErr        byte = 0x80 // an error answer; body is the text
 )
 
-var mh = &codec.MsgpackHandle{}
-
 func encodeMsg(typ byte, corr uint64, v any) ([]byte, error) {
 	b := make([]byte, 0, 64)
 	b = append(b, typ)
 	b = binary.AppendUvarint(b, corr)
-	var body []byte
-	if err := codec.NewEncoderBytes(&body, mh).Encode(v); err != nil {
-		return nil, err
-	}
-	return append(b, body...), nil
+	return appendBody(b, v)
 }
 
 func parseMsg(b []byte) (typ byte, corr uint64, body []byte, ok bool) {
@@ -63,10 +56,6 @@ func parseMsg(b []byte) (typ byte, corr uint64, body []byte, ok bool) {
 		return 0, 0, nil, false
 	}
 	return b[0], corr, b[1+n:], true
-}
-
-func decodeBody(body []byte, v any) error {
-	return codec.NewDecoderBytes(body, mh).Decode(v)
 }
 
 // newRequest allocates the library's request type for a message type.
