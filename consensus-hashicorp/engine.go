@@ -64,7 +64,7 @@ func New(_ context.Context, set component.Settings, cfg Config, p consensus.Para
 	for id, a := range p.Peers {
 		tr.SetPeer(id, a)
 	}
-	e.w = newWriter(p.Store, e.log)
+	e.w = newWriter(p.Store)
 	return e, nil
 }
 

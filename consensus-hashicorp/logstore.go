@@ -1,6 +1,7 @@
 package hashicorp
 
 import (
+	"context"
 	"encoding/binary"
 	"fmt"
 	"sync"
@@ -165,8 +166,9 @@ func (s *store) DeleteRange(lo, hi uint64) error {
 //   - LastVoteTerm is kept in memory only: the library sets it only in
 //     persistVote, immediately followed by LastVoteCand, whose synced write
 //     carries both (a crash between them loses a vote not yet granted).
-//   - CurrentTerm is written without waiting and without its own fsync; it
-//     reaches the store before any later write of the group. Every durable
+//   - CurrentTerm is written at once but not synced (Store.Write without
+//     sync), so it reaches the store before any later write of the group
+//     and a later synced Write covers it. Every durable
 //     effect of a term (a vote, an appended entry) is a later synced write
 //     of the same blob or log, so it makes the term durable first; what a
 //     crash can lose is a term whose only effects were answers (a refused
@@ -183,7 +185,12 @@ func (s *store) Set(key, val []byte) error {
 	switch string(key) {
 	case string(keyLastVoteTerm):
 	case string(keyCurrentTerm):
-		s.w.writeAsync(storage.GroupWrite{Group: s.group, State: encodeState(s.state)})
+		// Written here, under mu, so it reaches the store before any
+		// later write of the blob; not synced (see above).
+		gw := storage.GroupWrite{Group: s.group, State: encodeState(s.state)}
+		if err := s.w.store.Write(context.Background(), []storage.GroupWrite{gw}, false); err != nil {
+			return fmt.Errorf("hashicorp: group %d: write term: %w", s.group, err)
+		}
 	default:
 		if err := s.writeStateLocked(); err != nil {
 			return err

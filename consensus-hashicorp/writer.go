@@ -2,7 +2,6 @@ package hashicorp
 
 import (
 	"context"
-	"log/slog"
 	"sync"
 
 	"github.com/chronik-go/chronik/core/storage"
@@ -16,7 +15,6 @@ import (
 // group, so that a store never sees two GroupWrites of a group in one call.
 type writer struct {
 	store storage.Store
-	log   *slog.Logger
 	wake  chan struct{}
 	done  chan struct{}
 	wg    sync.WaitGroup
@@ -28,40 +26,23 @@ type writer struct {
 
 type writeReq struct {
 	w    storage.GroupWrite
-	sync bool // the batch holding it is synced
 	err  error
-	done chan struct{} // nil: nobody waits (writeAsync)
+	done chan struct{}
 }
 
-func newWriter(st storage.Store, log *slog.Logger) *writer {
-	w := &writer{store: st, log: log, wake: make(chan struct{}, 1), done: make(chan struct{})}
+func newWriter(st storage.Store) *writer {
+	w := &writer{store: st, wake: make(chan struct{}, 1), done: make(chan struct{})}
 	w.wg.Go(w.run)
 	return w
 }
 
 // write queues gw and waits until it is durable.
 func (w *writer) write(gw storage.GroupWrite) error {
-	r := &writeReq{w: gw, sync: true, done: make(chan struct{})}
-	if !w.enqueue(r) {
-		return storage.ErrClosed
-	}
-	<-r.done
-	return r.err
-}
-
-// writeAsync queues gw without waiting for it and without asking for an
-// fsync of its own: it reaches the store before any later write of its
-// group, and is durable once such a synced write is. An error is logged
-// (the store fails the later writes too).
-func (w *writer) writeAsync(gw storage.GroupWrite) {
-	w.enqueue(&writeReq{w: gw})
-}
-
-func (w *writer) enqueue(r *writeReq) bool {
+	r := &writeReq{w: gw, done: make(chan struct{})}
 	w.mu.Lock()
 	if w.closed {
 		w.mu.Unlock()
-		return false
+		return storage.ErrClosed
 	}
 	w.queue = append(w.queue, r)
 	w.mu.Unlock()
@@ -69,19 +50,8 @@ func (w *writer) enqueue(r *writeReq) bool {
 	case w.wake <- struct{}{}:
 	default:
 	}
-	return true
-}
-
-// finish completes r with err.
-func (w *writer) finish(r *writeReq, err error) {
-	if r.done != nil {
-		r.err = err
-		close(r.done)
-		return
-	}
-	if err != nil {
-		w.log.Error("hashicorp: unsynced state write failed", "group", uint64(r.w.Group), "err", err)
-	}
+	<-r.done
+	return r.err
 }
 
 // close fails later writes and waits for the queued ones.
@@ -136,21 +106,21 @@ func (w *writer) flush(q []*writeReq) []*writeReq {
 		batch = append(batch, r)
 	}
 	ws := make([]storage.GroupWrite, len(batch))
-	sync := false
 	for i, r := range batch {
 		ws[i] = r.w
-		sync = sync || r.sync
 	}
-	err := w.store.Write(context.Background(), ws, sync)
+	err := w.store.Write(context.Background(), ws, true)
 	if err != nil && storage.CodeOf(err) == storage.CodeInvalid && len(batch) > 1 {
 		// One bad write must not fail the others: write them one by one.
 		for _, r := range batch {
-			w.finish(r, w.store.Write(context.Background(), []storage.GroupWrite{r.w}, r.sync))
+			r.err = w.store.Write(context.Background(), []storage.GroupWrite{r.w}, true)
+			close(r.done)
 		}
 		return rest
 	}
 	for _, r := range batch {
-		w.finish(r, err)
+		r.err = err
+		close(r.done)
 	}
 	return rest
 }
