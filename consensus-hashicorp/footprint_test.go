@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"runtime"
+	"runtime/debug"
 	"syscall"
 	"testing"
 	"time"
@@ -22,10 +23,13 @@ import (
 // logs figures and asserts nothing about them; consensus-etcd has the
 // same test, for a side-by-side comparison.
 //
-//	go test -run TestFootprint -v .
+//	go test -run TestFootprint -v .   (not with -short or -race)
 func TestFootprint(t *testing.T) {
 	if testing.Short() {
 		t.Skip("measurement; skipped under -short")
+	}
+	if raceEnabled() {
+		t.Skip("measurement; skipped under -race, which would make the figures meaningless (and 1,500 instances cost CI minutes)")
 	}
 	const nodes = 3
 	ctx := context.Background()
@@ -121,6 +125,20 @@ func cpuTime(t *testing.T) time.Duration {
 		t.Fatal(fmt.Errorf("getrusage: %w", err))
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// raceEnabled tells whether the binary was built with the race detector.
+func raceEnabled() bool {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return false
+	}
+	for _, s := range bi.Settings {
+		if s.Key == "-race" {
+			return s.Value == "true"
+		}
+	}
+	return false
 }
 
 // idleSM is a state machine that keeps nothing.
