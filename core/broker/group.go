@@ -421,9 +421,19 @@ func (g *group) remove(id string) {
 	delete(g.members, id)
 }
 
-// removeAndRebalance removes a member that left or expired.
+// removeAndRebalance removes a member that left or expired. Unless the
+// group is between a join phase and the leader's assignment (whose
+// generation has no assignments yet), the smaller membership is persisted:
+// a coordinator elected before the next sync then does not wait a whole
+// session timeout for a member that is gone.
 func (g *group) removeAndRebalance(now time.Time, id string) {
+	before := g.state
 	g.remove(id)
+	defer func() {
+		if g.persist == nil && (before == groupStable || before == groupPreparingRebalance) && g.state != groupCompletingRebalance {
+			g.persist = g.metadata(now)
+		}
+	}()
 	switch g.state {
 	case groupStable, groupCompletingRebalance:
 		g.prepareRebalance(now)
