@@ -110,6 +110,7 @@ type vtrans struct {
 	g        *group
 	consumer chan raft.RPC
 	hb       atomic.Pointer[func(raft.RPC)]
+	idle     idleAppends
 	ready    atomic.Bool // the group watches the library: requests may flow
 
 	mu    sync.Mutex
@@ -153,9 +154,97 @@ func isHeartbeat(a *raft.AppendEntriesRequest) bool {
 
 func (t *vtrans) AppendEntries(_ raft.ServerID, target raft.ServerAddress, args *raft.AppendEntriesRequest, resp *raft.AppendEntriesResponse) error {
 	if isHeartbeat(args) {
-		return roundTrip(t, target, msgHeartbeat, args, resp, t.e.cfg.HeartbeatTimeout)
+		err := roundTrip(t, target, msgHeartbeat, args, resp, t.e.cfg.HeartbeatTimeout)
+		t.idle.heartbeat(target, err == nil && resp.Success && resp.Term == args.Term)
+		return err
 	}
-	return roundTrip(t, target, msgAppend, args, resp, t.e.cfg.RPCTimeout)
+	empty := len(args.Entries) == 0
+	if empty {
+		if r, ok := t.idle.lookup(target, args, t.e.cfg); ok {
+			*resp = r
+			return nil
+		}
+	}
+	err := roundTrip(t, target, msgAppend, args, resp, t.e.cfg.RPCTimeout)
+	if empty {
+		t.idle.note(target, args, resp, err)
+	}
+	return err
+}
+
+// idleAppends answers, on the leader's side, the empty appends an idle
+// leader sends every CommitTimeout (1x-2x) to each follower: when the same
+// append (term, previous entry, commit index) was acknowledged by that
+// follower less than HeartbeatTimeout ago, and the follower acknowledged a
+// heartbeat less than LeaderLeaseTimeout/2 ago, its answer is reused
+// instead of a round trip. Such an append carries nothing new to the
+// follower (its commit index is the one acknowledged; heartbeats reset its
+// election timer), so what changes is bounded: a follower that lost its
+// state (a restarted group) hears the commit index up to HeartbeatTimeout
+// later, and the leader's view of its contact with a follower is at most
+// LeaderLeaseTimeout/2 more recent than the last heartbeat answered. A
+// failed or refused heartbeat forgets the follower's entry. This halves the
+// messages of an idle group.
+type idleAppends struct {
+	mu    sync.Mutex
+	peers map[raft.ServerAddress]*idlePeer
+}
+
+type idlePeer struct {
+	key  [4]uint64 // term, prev index, prev term, commit index
+	resp raft.AppendEntriesResponse
+	at   time.Time // when resp arrived (zero: none)
+	hbOK time.Time // last heartbeat answered with success
+}
+
+func appendKey(a *raft.AppendEntriesRequest) [4]uint64 {
+	return [4]uint64{a.Term, a.PrevLogEntry, a.PrevLogTerm, a.LeaderCommitIndex}
+}
+
+func (c *idleAppends) peer(target raft.ServerAddress) *idlePeer {
+	if c.peers == nil {
+		c.peers = make(map[raft.ServerAddress]*idlePeer)
+	}
+	p := c.peers[target]
+	if p == nil {
+		p = &idlePeer{}
+		c.peers[target] = p
+	}
+	return p
+}
+
+func (c *idleAppends) heartbeat(target raft.ServerAddress, ok bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	p := c.peer(target)
+	if ok {
+		p.hbOK = time.Now()
+	} else {
+		*p = idlePeer{}
+	}
+}
+
+func (c *idleAppends) lookup(target raft.ServerAddress, a *raft.AppendEntriesRequest, cfg Config) (raft.AppendEntriesResponse, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	p := c.peer(target)
+	now := time.Now()
+	if p.at.IsZero() || p.key != appendKey(a) || now.Sub(p.at) >= cfg.HeartbeatTimeout ||
+		p.hbOK.IsZero() || now.Sub(p.hbOK) >= cfg.LeaderLeaseTimeout/2 {
+		return raft.AppendEntriesResponse{}, false
+	}
+	return p.resp, true
+}
+
+func (c *idleAppends) note(target raft.ServerAddress, a *raft.AppendEntriesRequest, resp *raft.AppendEntriesResponse, err error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	p := c.peer(target)
+	if err != nil || !resp.Success || resp.Term != a.Term {
+		p.at = time.Time{}
+		return
+	}
+	p.key, p.resp, p.at = appendKey(a), *resp, time.Now()
 }
 
 func (t *vtrans) RequestVote(_ raft.ServerID, target raft.ServerAddress, args *raft.RequestVoteRequest, resp *raft.RequestVoteResponse) error {
