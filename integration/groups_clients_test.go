@@ -37,10 +37,7 @@ func checkCommittedAtEnd(t *testing.T, c *Cluster, group, topic string) {
 	adm := kadm.NewClient(newClient(t, c))
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	ends, err := adm.ListEndOffsets(ctx, topic)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ends := endOffsets(t, adm, topic)
 	for {
 		got := committed(t, c, group, topic, 3)
 		ok := true
@@ -54,6 +51,25 @@ func checkCommittedAtEnd(t *testing.T, c *Cluster, group, topic string) {
 		}
 		if ctx.Err() != nil {
 			t.Fatalf("group %s committed %v; end offsets %v", group, got, ends)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// endOffsets lists a topic's end offsets, retrying while a partition has
+// no leader (leadership moves back to a restarted broker, or to the
+// preferred replica).
+func endOffsets(t *testing.T, adm *kadm.Client, topic string) kadm.ListedOffsets {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for {
+		ends, err := adm.ListEndOffsets(ctx, topic)
+		if err == nil && ends.Error() == nil {
+			return ends
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("list end offsets of %s: %v %v", topic, err, ends.Error())
 		}
 		time.Sleep(100 * time.Millisecond)
 	}

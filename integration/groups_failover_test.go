@@ -231,10 +231,7 @@ func TestGroupFailoverFranz(t *testing.T) {
 
 	// Everything processed was committed; a new member resumes there.
 	start := committed(t, c, group, topic, partitions)
-	ends, err := adm.ListEndOffsets(context.Background(), topic)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ends := endOffsets(t, adm, topic)
 	ends.Each(func(o kadm.ListedOffset) {
 		if start[o.Partition] != o.Offset {
 			t.Errorf("partition %d: committed %d, end offset %d", o.Partition, start[o.Partition], o.Offset)

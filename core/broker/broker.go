@@ -332,8 +332,19 @@ func (b *Broker) becameLeader(p *partition, term uint64) {
 				continue
 			}
 			st := r.g.Status()
-			if st.Term != term || st.Leader != b.self {
-				return
+			if st.Term > term || st.Term == term && st.Leader != b.self {
+				return // a later term, or this term's leader is another node
+			}
+			if st.Term < term {
+				// The engine may call LeaderChanged before it publishes the
+				// new status (etcd: after() reports, then setStatus); giving
+				// up here would leave this node leading without ever serving.
+				select {
+				case <-b.ctx.Done():
+					return
+				case <-time.After(5 * time.Millisecond):
+				}
+				continue
 			}
 			ctx, cancel := context.WithTimeout(b.ctx, 5*time.Second)
 			_, err := r.g.Propose(ctx, data)
