@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -75,6 +76,10 @@ func StartCluster(t testing.TB, opts Options) *Cluster {
 	}
 	if opts.LogLevel == 0 {
 		opts.LogLevel = slog.LevelWarn
+		// CHRONIK_TEST_LOG=debug|info|warn|error overrides the default.
+		if v := os.Getenv("CHRONIK_TEST_LOG"); v != "" {
+			_ = opts.LogLevel.UnmarshalText([]byte(v))
+		}
 	}
 	f, err := components.Factories()
 	if err != nil {

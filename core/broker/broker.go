@@ -332,17 +332,17 @@ func (b *Broker) becameLeader(p *partition, term uint64) {
 				continue
 			}
 			st := r.g.Status()
-			if st.Term > term || st.Term == term && st.Leader != b.self {
+			if st.Term > term || st.Term == term && st.Leader != b.self && st.Leader != 0 {
 				return // a later term, or this term's leader is another node
 			}
-			if st.Term < term {
+			if st.Term < term || st.Leader == 0 {
 				// The engine may call LeaderChanged before it publishes the
 				// new status (etcd: after() reports, then setStatus); giving
 				// up here would leave this node leading without ever serving.
 				select {
 				case <-b.ctx.Done():
 					return
-				case <-time.After(5 * time.Millisecond):
+				case <-time.After(min(time.Duration(attempt+1)*5*time.Millisecond, 100*time.Millisecond)):
 				}
 				continue
 			}
