@@ -3,8 +3,10 @@ package hashicorp_test
 import (
 	"context"
 	"fmt"
+	"os"
 	"runtime"
 	"runtime/debug"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -107,7 +109,11 @@ func TestFootprint(t *testing.T) {
 		time.Sleep(settle)
 		runtime.GC()
 		per := float64(runtime.NumGoroutine()-base) / nodes
-		t.Logf("%s: %d groups: %.0f goroutines per broker (%.2f per group)", f.Type(), n, per, per/float64(n))
+		runtime.GC()
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		t.Logf("%s: %d groups: %.0f goroutines per broker (%.2f per group); heap in use %.1f MiB per broker, process RSS %.1f MiB for %d brokers",
+			f.Type(), n, per, per/float64(n), float64(ms.HeapInuse)/nodes/(1<<20), rssMiB(t), int(nodes))
 	}
 	const idle = 10 * time.Second
 	c0 := cpuTime(t)
@@ -118,6 +124,24 @@ func TestFootprint(t *testing.T) {
 }
 
 // cpuTime is the CPU time (user and system) this process used so far.
+// rssMiB is the process's resident set size (VmRSS), in MiB.
+func rssMiB(t *testing.T) float64 {
+	t.Helper()
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return -1
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			var kb float64
+			if _, err := fmt.Sscan(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), &kb); err == nil {
+				return kb / 1024
+			}
+		}
+	}
+	return -1
+}
+
 func cpuTime(t *testing.T) time.Duration {
 	t.Helper()
 	var ru syscall.Rusage
