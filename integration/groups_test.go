@@ -294,3 +294,47 @@ func checkOffsetsTopicRecords(t testing.TB, c *Cluster, group, topic string) {
 }
 
 var _ sync.Mutex
+
+// TestGroupStaticMember: a kgo member with a group.instance.id does not
+// leave when it closes; the same instance restarted takes its place (the
+// old member id is replaced, not left waiting for its session timeout) and
+// resumes from the commits.
+func TestGroupStaticMember(t *testing.T) {
+	c := StartCluster(t, groupOptions(3))
+	const topic, group = "static-topic", "static-group"
+	createTopic(t, c, topic, 3, 3)
+	produceN(t, newProducer(t, c), topic, 30)
+	first := consumeGroup(t, c, group, topic, 30, kgo.InstanceID("instance-1"))
+	if len(first) != 30 {
+		t.Fatalf("first run consumed %d distinct records, want 30", len(first))
+	}
+	adm := kadm.NewClient(newClient(t, c))
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	d, err := adm.DescribeGroups(ctx, group)
+	if err != nil || d[group].State != "Stable" || len(d[group].Members) != 1 {
+		t.Fatalf("a closed static member stays in the group: %+v %v", d[group], err)
+	}
+	old := d[group].Members[0].MemberID
+
+	var more []*kgo.Record
+	for i := 0; i < 30; i++ {
+		more = append(more, &kgo.Record{Topic: topic, Value: []byte(fmt.Sprintf("second-%02d", i))})
+	}
+	if err := newProducer(t, c).ProduceSync(ctx, more...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	second := consumeGroup(t, c, group, topic, 30, kgo.InstanceID("instance-1"))
+	for v := range second {
+		if !strings.HasPrefix(v, "second-") {
+			t.Fatalf("the restarted static member reprocessed %s", v)
+		}
+	}
+	d, err = adm.DescribeGroups(ctx, group)
+	if err != nil || len(d[group].Members) != 1 || d[group].Members[0].MemberID == old {
+		t.Fatalf("after the restart: %+v %v (old member id %s)", d[group], err, old)
+	}
+	if id := d[group].Members[0].InstanceID; id == nil || *id != "instance-1" {
+		t.Fatalf("instance id %v", id)
+	}
+}
