@@ -81,6 +81,9 @@ func testSarama(t *testing.T, consensus component.Type) {
 	c := StartCluster(t, Options{Brokers: 3, Consensus: consensus})
 	const topic = "sarama-topic"
 	createTopic(t, c, topic, 2, 3)
+	for p := int32(0); p < 2; p++ {
+		leaderOf(t, c, topic, p) // sarama gives up after its retries; start once leaders are elected
+	}
 	cfg := sarama.NewConfig()
 	cfg.Version = sarama.V2_8_0_0
 	cfg.Producer.RequiredAcks = sarama.WaitForAll

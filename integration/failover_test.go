@@ -18,7 +18,9 @@ import (
 // leaderOf asks the cluster (over Metadata) who leads a partition.
 func leaderOf(t testing.TB, c *Cluster, topic string, p int32) int32 {
 	t.Helper()
-	adm := kadm.NewClient(newClient(t, c))
+	// A short metadata min age: kadm's Metadata is served from the client's
+	// cache, which would otherwise hold a leaderless answer for seconds.
+	adm := kadm.NewClient(newClient(t, c, kgo.MetadataMinAge(20*time.Millisecond)))
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	for ctx.Err() == nil {

@@ -1,7 +1,9 @@
 package integration
 
 import (
+	"fmt"
 	"testing"
+	"time"
 
 	"github.com/chronik-go/chronik/core/component"
 )
@@ -17,6 +19,10 @@ func testGracefulShutdownHandsOff(t *testing.T, consensus component.Type) {
 	c := StartCluster(t, Options{Brokers: 3, Consensus: consensus})
 	const topic = "handoff"
 	createTopic(t, c, topic, 3, 3)
+	for p := int32(0); p < 3; p++ {
+		leaderOf(t, c, topic, p)
+	}
+	waitHosted(t, c, topic, 3)
 	victim := leaderOf(t, c, topic, 0)
 	c.Stop(int(victim - 1))
 	for p := int32(0); p < 3; p++ {
@@ -37,5 +43,34 @@ func testGracefulShutdownHandsOff(t *testing.T, consensus component.Type) {
 		if len(leaders) != 1 {
 			t.Errorf("partition %d: %d brokers lead it right after broker %d stopped; want exactly one", p, len(leaders), victim)
 		}
+	}
+}
+
+// waitHosted waits until every live broker hosts its replica of each of the
+// topic's partitions.
+func waitHosted(t testing.TB, c *Cluster, topic string, partitions int32) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		missing := ""
+		for i := 0; i < c.Size() && missing == ""; i++ {
+			n := c.Node(i)
+			if n == nil {
+				continue
+			}
+			for p := int32(0); p < partitions; p++ {
+				if _, _, err := n.Broker.ReplicaRecords(topic, p); err != nil {
+					missing = fmt.Sprintf("broker %d: %v", i+1, err)
+					break
+				}
+			}
+		}
+		if missing == "" {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("replicas not started: %s", missing)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
