@@ -25,7 +25,9 @@ func truncateEntry(off int64) []byte {
 // compactPartition drops a replica's log prefix after its log start moved
 // (called from apply, so it must not block: the work runs in a goroutine).
 func (b *Broker) compactPartition(p *partition) {
-	b.wg.Add(1)
+	if !b.track() {
+		return
+	}
 	go func() {
 		defer b.wg.Done()
 		b.mu.RLock()

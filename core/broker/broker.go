@@ -63,9 +63,11 @@ type Broker struct {
 	parts  map[consensus.GroupID]*replica
 	byName map[string][]*replica // index = partition number; nil where not hosted
 
-	ctx    context.Context
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	ctx      context.Context
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup
+	goMu     sync.Mutex
+	stopping bool // under goMu: no new tracked goroutines
 }
 
 // replica is a partition hosted on this broker.
@@ -167,15 +169,35 @@ func (b *Broker) Shutdown(ctx context.Context) error {
 	if b.ctx.Err() == nil {
 		b.handOff(ctx)
 	}
+	b.stop()
+	return nil
+}
+
+// track registers a goroutine that is about to start, so that stop waits
+// for it; it returns false once the broker is stopping (a WaitGroup must
+// not grow while it is being waited on).
+func (b *Broker) track() bool {
+	b.goMu.Lock()
+	defer b.goMu.Unlock()
+	if b.stopping {
+		return false
+	}
+	b.wg.Add(1)
+	return true
+}
+
+// stop cancels the broker's goroutines and waits for them.
+func (b *Broker) stop() {
+	b.goMu.Lock()
+	b.stopping = true
+	b.goMu.Unlock()
 	b.cancel()
 	b.wg.Wait()
-	return nil
 }
 
 // Abort stops the broker's goroutines without handing anything off.
 func (b *Broker) Abort() {
-	b.cancel()
-	b.wg.Wait()
+	b.stop()
 }
 
 // handOff transfers leadership of every group this node leads.
@@ -312,7 +334,9 @@ func (b *Broker) rebuildIndex(view *metaState) {
 // becameLeader proposes the epoch marker of a new term; the partition
 // serves as leader once the marker is applied (see partition.serving).
 func (b *Broker) becameLeader(p *partition, term uint64) {
-	b.wg.Add(1)
+	if !b.track() {
+		return
+	}
 	go func() {
 		defer b.wg.Done()
 		data := make([]byte, 9)

@@ -167,8 +167,10 @@ func (b *Broker) flushLocked(r *replica, cg *coordGroup) {
 	if cg.writing || len(cg.queue) == 0 {
 		return
 	}
+	if !b.track() {
+		return // stopping
+	}
 	cg.writing = true
-	b.wg.Add(1)
 	go func() {
 		defer b.wg.Done()
 		for {
