@@ -324,7 +324,7 @@ func (e *Engine) ticker() {
 			lead := g.qLeader.Load()
 			wake := false
 			if lead == uint64(e.node) {
-				wake = !e.quorumLive(g)
+				wake = !e.quorumLive(g) || e.laggingHeard(g, now)
 			} else {
 				wake = now.Sub(e.lastHeard(consensus.NodeID(lead))) > e.cfg.electionTimeout()
 			}

@@ -67,6 +67,10 @@ type group struct {
 
 	quiesced atomic.Bool   // no ticks while set
 	qLeader  atomic.Uint64 // the leader a quiesced follower trusts
+	// qLagging are the followers a leader quiesced without: behind, and
+	// not heard from. The ticker wakes the leader when one is heard again,
+	// so that it catches up (it may be quiesced too and never ask).
+	qLagging atomic.Pointer[[]uint64]
 
 	mu       sync.Mutex
 	in       inbox

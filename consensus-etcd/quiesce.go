@@ -83,7 +83,7 @@ func (g *group) maybeQuiesceLeader(bs *raft.BasicStatus) {
 	self := uint64(e.node)
 	now := time.Now()
 	ok, caught := true, 0
-	var followers []uint64
+	var followers, lagging []uint64
 	g.rn.WithProgress(func(id uint64, typ raft.ProgressType, pr tracker.Progress) {
 		upToDate := pr.Match == last && pr.State == tracker.StateReplicate
 		live := id == self || now.Sub(e.lastHeard(consensus.NodeID(id))) < e.cfg.electionTimeout()
@@ -94,6 +94,8 @@ func (g *group) maybeQuiesceLeader(bs *raft.BasicStatus) {
 			followers = append(followers, id)
 		case live:
 			ok = false // a live follower lags: keep replicating
+		default:
+			lagging = append(lagging, id)
 		}
 		if upToDate && live && typ == raft.ProgressTypePeer {
 			caught++
@@ -118,8 +120,24 @@ func (g *group) maybeQuiesceLeader(bs *raft.BasicStatus) {
 		}
 		e.tr.Send(consensus.NodeID(id), []transport.Message{{Group: g.id, Data: data}})
 	}
+	g.qLagging.Store(&lagging)
 	g.qLeader.Store(self)
 	g.quiesced.Store(true)
+}
+
+// laggingHeard reports whether a follower that a quiesced leader left
+// behind (unreachable at the time) has been heard from since.
+func (e *Engine) laggingHeard(g *group, now time.Time) bool {
+	ids := g.qLagging.Load()
+	if ids == nil {
+		return false
+	}
+	for _, id := range *ids {
+		if now.Sub(e.lastHeard(consensus.NodeID(id))) < e.cfg.electionTimeout() {
+			return true
+		}
+	}
+	return false
 }
 
 // quorumLive reports whether a quiesced leader still hears a quorum of its
