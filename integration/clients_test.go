@@ -142,10 +142,7 @@ func testSarama(t *testing.T, consensus component.Type) {
 	adm := kadm.NewClient(newClient(t, c))
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	ends, err := adm.ListEndOffsets(ctx, topic)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ends := endOffsets(t, adm, topic) // retries LEADER_NOT_AVAILABLE, as clients do
 	starts, err := adm.ListStartOffsets(ctx, topic)
 	if err != nil {
 		t.Fatal(err)
