@@ -66,25 +66,19 @@ func (s *Store) Write(ctx context.Context, ws []storage.GroupWrite, sync bool) e
 	return nil
 }
 
-// check validates ws against the current logs, following the bounds each
-// GroupWrite leaves behind for the next one of the same group.
+// check validates ws against the current logs (storage.CheckWrites) and
+// the entry size limit.
 func (s *Store) check(ws []storage.GroupWrite) error {
-	type bounds struct{ first, last uint64 }
-	var seen map[storage.GroupID]bounds
-	for i := range ws {
-		w := &ws[i]
-		b, ok := seen[w.Group]
-		if !ok {
-			if g := s.groups[w.Group]; g != nil {
-				b = bounds{g.first, g.last()}
-			} else {
-				b = bounds{1, 0}
-			}
+	if err := storage.CheckWrites(ws, func(id storage.GroupID) (uint64, uint64) {
+		if g := s.groups[id]; g != nil {
+			return g.first, g.last()
 		}
-		if err := storage.CheckWrite(w, b.first, b.last); err != nil {
-			return err
-		}
-		if s.maxEntrySize > 0 {
+		return 1, 0
+	}); err != nil {
+		return err
+	}
+	if s.maxEntrySize > 0 {
+		for _, w := range ws {
 			for _, e := range w.Entries {
 				if len(e.Data) > s.maxEntrySize {
 					return storage.Errorf(storage.CodeTooLarge, "memory: group %d: entry %d is %d bytes, limit %d",
@@ -92,19 +86,6 @@ func (s *Store) check(ws []storage.GroupWrite) error {
 				}
 			}
 		}
-		if w.Reset != nil {
-			b = bounds{w.Reset.Index + 1, w.Reset.Index}
-		}
-		if n := len(w.Entries); n > 0 {
-			b.last = w.Entries[n-1].Index
-		}
-		if w.TruncBefore > b.first {
-			b.first = w.TruncBefore
-		}
-		if seen == nil {
-			seen = make(map[storage.GroupID]bounds)
-		}
-		seen[w.Group] = b
 	}
 	return nil
 }

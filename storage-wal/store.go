@@ -228,42 +228,15 @@ func (s *Store) Write(ctx context.Context, ws []storage.GroupWrite, sync bool) e
 	return s.await(r)
 }
 
-// check validates ws against the index, following the bounds each
-// GroupWrite leaves for the next one of the same group. The caller holds mu.
+// check validates ws against the index (storage.CheckWrites). The caller
+// holds mu.
 func (s *Store) check(ws []storage.GroupWrite) error {
-	type bounds struct{ first, last uint64 }
-	var seen map[storage.GroupID]bounds
-	for i := range ws {
-		w := &ws[i]
-		b, ok := seen[w.Group]
-		if !ok {
-			if g := s.groups[w.Group]; g != nil {
-				b = bounds{g.first, g.last()}
-			} else {
-				b = bounds{1, 0}
-			}
+	return storage.CheckWrites(ws, func(id storage.GroupID) (uint64, uint64) {
+		if g := s.groups[id]; g != nil {
+			return g.first, g.last()
 		}
-		if err := storage.CheckWrite(w, b.first, b.last); err != nil {
-			return err
-		}
-		if len(ws) == 1 {
-			break
-		}
-		if w.Reset != nil {
-			b = bounds{w.Reset.Index + 1, w.Reset.Index}
-		}
-		if n := len(w.Entries); n > 0 {
-			b.last = w.Entries[n-1].Index
-		}
-		if w.TruncBefore > b.first {
-			b.first = w.TruncBefore
-		}
-		if seen == nil {
-			seen = make(map[storage.GroupID]bounds)
-		}
-		seen[w.Group] = b
-	}
-	return nil
+		return 1, 0
+	})
 }
 
 // writeBatch writes the records of buf and indexes ws. The caller holds mu.

@@ -117,5 +117,41 @@ func CheckWrite(w *GroupWrite, first, last uint64) error {
 	return nil
 }
 
+// CheckWrites validates a whole batch with CheckWrite, following the
+// bounds each GroupWrite leaves for the next one of the same group. bounds
+// returns a group's current first and last index (1 and 0 for a group never
+// written). Stores call it before touching anything.
+func CheckWrites(ws []GroupWrite, bounds func(GroupID) (first, last uint64)) error {
+	type span struct{ first, last uint64 }
+	var seen map[GroupID]span
+	for i := range ws {
+		w := &ws[i]
+		b, ok := seen[w.Group]
+		if !ok {
+			b.first, b.last = bounds(w.Group)
+		}
+		if err := CheckWrite(w, b.first, b.last); err != nil {
+			return err
+		}
+		if i == len(ws)-1 {
+			break // no later write to check against these bounds
+		}
+		if w.Reset != nil {
+			b = span{w.Reset.Index + 1, w.Reset.Index}
+		}
+		if n := len(w.Entries); n > 0 {
+			b.last = w.Entries[n-1].Index
+		}
+		if w.TruncBefore > b.first {
+			b.first = w.TruncBefore
+		}
+		if seen == nil {
+			seen = make(map[GroupID]span)
+		}
+		seen[w.Group] = b
+	}
+	return nil
+}
+
 // String is for logs.
 func (p Position) String() string { return fmt.Sprintf("%d/%d", p.Index, p.Term) }
