@@ -127,6 +127,18 @@ func testProduceConsumeOneBroker(t *testing.T, consensus component.Type) {
 	c := StartCluster(t, Options{Brokers: 1, Consensus: consensus})
 	const topic = "orders"
 	createTopic(t, c, topic, 6, 1)
+	// CreateTopics answers once the new partitions have leaders: a
+	// round-robin producer starting right away must find all six writable
+	// (franz-go spreads records over the partitions that have leaders).
+	md, err := kadm.NewClient(newClient(t, c)).Metadata(context.Background(), topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range md.Topics[topic].Partitions {
+		if p.Leader < 0 || p.Err != nil {
+			t.Errorf("partition %d right after CreateTopics: leader %d, %v", p.Partition, p.Leader, p.Err)
+		}
+	}
 	n := 100_000
 	if testing.Short() {
 		n = 10_000

@@ -941,7 +941,58 @@ func (b *Broker) CreateTopics(ctx context.Context, req []protocol.CreateTopic, v
 	if len(forward) > 0 {
 		b.forwardCreate(ctx, req, forward, out, leaderID)
 	}
+	if !validateOnly {
+		b.awaitLeaders(ctx, out)
+	}
 	return out
+}
+
+// createSettle bounds how long CreateTopics waits for the new partitions'
+// first leaders before it answers.
+const createSettle = 5 * time.Second
+
+// awaitLeaders waits, up to createSettle or ctx, until every replica this
+// broker hosts of the topics created in out has a leader that serves, so a
+// client that produces right after CreateTopics returns finds every
+// partition writable (Kafka names leaders in the creating metadata record;
+// here they are elected, which takes an election timeout).
+func (b *Broker) awaitLeaders(ctx context.Context, out []protocol.TopicResult) {
+	deadline := time.Now().Add(createSettle)
+	for {
+		view, _ := b.meta.current()
+		settled := true
+		for _, r := range out {
+			t := view.Topics[r.Name]
+			if r.Err != protocol.ErrNone || t == nil {
+				continue
+			}
+			b.mu.RLock()
+			rs := b.byName[r.Name]
+			b.mu.RUnlock()
+			for i, pm := range t.Partitions {
+				if !slices.Contains(pm.Replicas, int32(b.self)) {
+					continue
+				}
+				if i >= len(rs) || rs[i] == nil {
+					settled = false
+					break
+				}
+				ss := rs[i].p.serving()
+				if ss.leader == 0 || ss.leader == b.self && !ss.ready {
+					settled = false
+					break
+				}
+			}
+		}
+		if settled || time.Now().After(deadline) {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
 }
 
 // forwardCreate sends the topics at indexes idx to the metadata leader.
