@@ -48,6 +48,11 @@ type Config struct {
 	// OTLPEndpoint is the OTLP/HTTP URL traces are exported to, such as
 	// http://127.0.0.1:4318; empty exports no traces.
 	OTLPEndpoint string `koanf:"otlp_endpoint"`
+	// Debug serves /debug/chronik/... on the metrics listener: replica
+	// contents, for fault-injection checks that compare replicas. It exposes
+	// record data without any authorization, so leave it off in production.
+	// It needs prometheus_listen.
+	Debug bool `koanf:"debug"`
 
 	_ struct{}
 }
@@ -68,6 +73,8 @@ func (c *Config) Validate() error {
 		if _, _, err := net.SplitHostPort(c.PrometheusListen); err != nil {
 			errs = append(errs, fmt.Errorf("telemetry.prometheus_listen %q: %w", c.PrometheusListen, err))
 		}
+	} else if c.Debug {
+		errs = append(errs, errors.New("telemetry.debug: needs telemetry.prometheus_listen, whose listener serves it"))
 	}
 	if _, err := parseLevel(c.LogLevel); err != nil {
 		errs = append(errs, fmt.Errorf("telemetry.log_level: %w", err))
@@ -121,6 +128,7 @@ type Telemetry struct {
 
 	sdkTracer *sdktrace.TracerProvider // nil when no traces are exported
 	server    *http.Server             // nil when prometheus_listen is empty
+	mux       *http.ServeMux           // the server's handlers; nil with server
 	served    chan error               // the server goroutine's result
 	addr      string
 }
@@ -182,9 +190,9 @@ func New(ctx context.Context, cfg Config, opts Options) (*Telemetry, error) {
 			_ = t.shutdownProviders(ctx)
 			return nil, fmt.Errorf("telemetry: prometheus_listen: %w", err)
 		}
-		mux := http.NewServeMux()
-		mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-		t.server = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+		t.mux = http.NewServeMux()
+		t.mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+		t.server = &http.Server{Handler: t.mux, ReadHeaderTimeout: 10 * time.Second}
 		t.addr = ln.Addr().String()
 		t.served = make(chan error, 1)
 		go func() { t.served <- t.server.Serve(ln) }()
@@ -195,6 +203,18 @@ func New(ctx context.Context, cfg Config, opts Options) (*Telemetry, error) {
 // MetricsAddr is the address /metrics is served on ("" when disabled); with
 // port 0 in the config it tells the port picked.
 func (t *Telemetry) MetricsAddr() string { return t.addr }
+
+// Handle serves h at pattern (an http.ServeMux pattern, such as
+// "GET /debug/x") on the metrics listener, beside /metrics. It may be called
+// while the server runs, from any goroutine; it does nothing when
+// prometheus_listen is empty. Like http.ServeMux.Handle it panics on an
+// invalid pattern or one that conflicts with a registered one: patterns are
+// the caller's constants, not input.
+func (t *Telemetry) Handle(pattern string, h http.Handler) {
+	if t.mux != nil {
+		t.mux.Handle(pattern, h)
+	}
+}
 
 // Settings returns the component.Settings for one component: the logger
 // tagged with the component's name, the providers and dataDir.

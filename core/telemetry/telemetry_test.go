@@ -58,6 +58,49 @@ func TestMetricsScrape(t *testing.T) {
 	}
 }
 
+// TestHandle registers a handler on the running metrics server and reaches
+// it beside /metrics.
+func TestHandle(t *testing.T) {
+	ctx := context.Background()
+	cfg := DefaultConfig()
+	cfg.PrometheusListen = "127.0.0.1:0"
+	tel, err := New(ctx, cfg, Options{LogOutput: io.Discard})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := tel.Shutdown(ctx); err != nil {
+			t.Error(err)
+		}
+	})
+	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+	get := func(path string) (int, string) {
+		t.Helper()
+		resp, err := client.Get("http://" + tel.MetricsAddr() + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, err := io.ReadAll(resp.Body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp.StatusCode, string(body)
+	}
+	if code, _ := get("/debug/x"); code != http.StatusNotFound {
+		t.Fatalf("before Handle: status %d, want 404", code)
+	}
+	tel.Handle("GET /debug/x", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = io.WriteString(w, "x")
+	}))
+	if code, body := get("/debug/x"); code != http.StatusOK || body != "x" {
+		t.Fatalf("after Handle: status %d body %q, want 200 x", code, body)
+	}
+	if code, _ := get("/metrics"); code != http.StatusOK {
+		t.Fatalf("/metrics: status %d", code)
+	}
+}
+
 func TestDisabled(t *testing.T) {
 	cfg := DefaultConfig()
 	cfg.PrometheusListen = ""
@@ -68,6 +111,7 @@ func TestDisabled(t *testing.T) {
 	if tel.MetricsAddr() != "" {
 		t.Errorf("MetricsAddr = %q, want empty", tel.MetricsAddr())
 	}
+	tel.Handle("/debug/x", http.NotFoundHandler()) // no server: nothing to do
 	if err := tel.Shutdown(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -86,6 +130,8 @@ func TestValidate(t *testing.T) {
 		{"listen", func(c *Config) { c.PrometheusListen = "nope" }, "telemetry.prometheus_listen"},
 		{"otlp", func(c *Config) { c.OTLPEndpoint = "127.0.0.1:4318" }, "telemetry.otlp_endpoint"},
 		{"otlp ok", func(c *Config) { c.OTLPEndpoint = "http://127.0.0.1:4318" }, ""},
+		{"debug", func(c *Config) { c.Debug = true }, ""},
+		{"debug without listener", func(c *Config) { c.Debug = true; c.PrometheusListen = "" }, "telemetry.debug"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
