@@ -34,6 +34,8 @@ type Node struct {
 	Server protocol.Server
 	// ownStore says whether Shutdown closes the store.
 	ownStore bool
+	id       int32
+	debug    bool // telemetry.debug: RegisterDebug serves the debug endpoints
 }
 
 // Start opens the store named by cfg and starts the broker on it.
@@ -63,7 +65,7 @@ func Start(ctx context.Context, cfg *config.Config, f config.Factories, settings
 // StartOn starts the broker on an open store, which the caller keeps and
 // closes after Shutdown.
 func StartOn(ctx context.Context, cfg *config.Config, f config.Factories, settings SettingsFunc, store storage.Store) (_ *Node, err error) {
-	n := &Node{log: settings("node").Logger, Store: store}
+	n := &Node{log: settings("node").Logger, Store: store, id: cfg.Node.ID, debug: cfg.Telemetry.Debug}
 	defer func() {
 		if err != nil {
 			err = errors.Join(err, n.stop(context.Background()))
