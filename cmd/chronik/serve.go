@@ -102,7 +102,8 @@ func (d serveDeps) Settings(name string) component.Settings {
 }
 
 // run starts the broker on the open store (node.StartOn: consensus engine,
-// broker, protocol server) and blocks until ctx is done (a signal), then
+// broker, protocol server), adds the debug endpoints to the metrics listener
+// if telemetry.debug is on, and blocks until ctx is done (a signal), then
 // stops it: leadership handed to other brokers first, then the protocol
 // server and the engine.
 func run(ctx context.Context, d serveDeps) error {
@@ -110,6 +111,7 @@ func run(ctx context.Context, d serveDeps) error {
 	if err != nil {
 		return err
 	}
+	n.RegisterDebug(d.Telemetry)
 	<-ctx.Done()
 	d.Telemetry.Logger.Info("shutting down")
 	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
