@@ -47,6 +47,12 @@ type Config struct {
 	// time) are rewritten at the head of the log so that it can be
 	// reclaimed. 0 never rewrites.
 	RewriteSegments int `koanf:"rewrite_segments"`
+	// SyncMarks is for fault-injection tests: after each fsync of segment
+	// data the store records, without fsync, the synced length of that
+	// segment in a small side file (<segment>.synced), so that a power-loss
+	// simulator (SimulatePowerLoss) knows what was durable when the process
+	// was killed. It costs one small pwrite per fsync.
+	SyncMarks bool `koanf:"sync_marks"`
 
 	_ struct{}
 }

@@ -68,7 +68,7 @@ func Open(ctx context.Context, dir string, cfg Config, logger *slog.Logger) (*St
 	}
 	if err := s.recover(); err != nil {
 		for _, seg := range s.segs {
-			seg.f.Close()
+			s.closeSeg(seg)
 		}
 		lock.Close()
 		return nil, err
@@ -151,6 +151,10 @@ func (s *Store) recover() error {
 		}
 		if sc.sealed {
 			expect, lastSealed = sc.next, seg
+			// Synced whole when it was sealed.
+			if err := s.markSynced(seg, sc.end, true); err != nil {
+				return storage.Errorf(storage.CodeInternal, "wal: %w", err)
+			}
 			continue
 		}
 		// The tail. Anything valid beyond the damage proves it was synced.
@@ -198,9 +202,13 @@ func (s *Store) recover() error {
 	switch {
 	case reuseTail:
 		// Nothing of this segment's own was ever written: write into it.
+		// It was prepared (synced) before its predecessor named it.
 		s.off = 0
+		if err := s.markSynced(tail, 0, false); err != nil {
+			return storage.Errorf(storage.CodeInternal, "wal: %w", err)
+		}
 	default:
-		seg, err := prepareSegment(s.dir, maxSeq+1, s.cfg.SegmentSize, s.takeRecycled())
+		seg, err := s.prepare(maxSeq + 1)
 		if err != nil {
 			return storage.Errorf(storage.CodeInternal, "%w", err)
 		}
@@ -210,12 +218,16 @@ func (s *Store) recover() error {
 			// A tail cut short by the crash grows to hold the seal.
 			s.off = align(tailScan.end)
 			if err := s.writeSeal(tail, seg.seq); err != nil {
-				seg.f.Close()
+				s.closeSeg(seg)
 				return err
 			}
 			if err := unix.Fsync(int(tail.f.Fd())); err != nil {
-				seg.f.Close()
+				s.closeSeg(seg)
 				return storage.Errorf(storage.CodeFailed, "wal: sync %s: %w", tail.path, err)
+			}
+			if err := s.markSynced(tail, s.off, true); err != nil {
+				s.closeSeg(seg)
+				return storage.Errorf(storage.CodeInternal, "wal: %w", err)
 			}
 		}
 		s.segs = append(s.segs, seg)
@@ -230,6 +242,9 @@ func (s *Store) recover() error {
 			return storage.Errorf(storage.CodeInternal, "wal: %w", err)
 		}
 		s.recovery.Junk++
+	}
+	if err := s.cleanMarks(); err != nil {
+		return storage.Errorf(storage.CodeInternal, "wal: remove stale sync marks: %w", err)
 	}
 	return nil
 }

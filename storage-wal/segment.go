@@ -18,6 +18,13 @@ type segment struct {
 	seq  uint64
 	path string
 	f    *os.File
+
+	// With Config.SyncMarks, under Store.markMu: the open sync mark file
+	// (nil when closed), whether a mark was recorded and the offset it
+	// holds. See syncmark.go.
+	mark   *os.File
+	marked bool
+	synced int64
 }
 
 const (

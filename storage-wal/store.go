@@ -42,6 +42,7 @@ type Store struct {
 	round    *round        // under mu: the next round
 	synced   atomic.Uint64 // lsn durable on disk
 	syncs    atomic.Uint64
+	markMu   sync.Mutex // sync marks (Config.SyncMarks); taken last
 
 	mu     sync.RWMutex
 	groups map[storage.GroupID]*group
@@ -421,6 +422,9 @@ func (s *Store) rotate() error {
 		return s.fail(fmt.Errorf("sync %s: %w", old.path, err))
 	}
 	s.syncs.Add(1)
+	if err := s.markSynced(old, s.off, true); err != nil {
+		return s.fail(err)
+	}
 	s.bumpSynced(lsn(old.seq, s.off))
 	res := <-s.next
 	if res.err != nil {
@@ -517,8 +521,8 @@ func (s *Store) syncRound() {
 	s.mu.Lock()
 	r := s.round
 	s.round = newRound()
-	seg := s.active()
-	target := lsn(seg.seq, s.off)
+	seg, off := s.active(), s.off
+	target := lsn(seg.seq, off)
 	s.mu.Unlock()
 	switch p := s.failed.Load(); {
 	case p != nil:
@@ -529,7 +533,11 @@ func (s *Store) syncRound() {
 			r.err = s.fail(fmt.Errorf("sync %s: %w", seg.path, err))
 		} else {
 			s.syncs.Add(1)
-			s.bumpSynced(target)
+			if err := s.markSynced(seg, off, false); err != nil {
+				r.err = s.fail(err)
+			} else {
+				s.bumpSynced(target)
+			}
 		}
 	}
 	close(r.done)
@@ -628,6 +636,8 @@ func (s *Store) Close() error {
 		if err = s.writeSeal(seg, 0); err == nil {
 			if serr := s.fsync(seg.f); serr != nil {
 				err = s.fail(fmt.Errorf("sync %s: %w", seg.path, serr))
+			} else if merr := s.markSynced(seg, s.off, true); merr != nil {
+				err = s.fail(merr)
 			}
 		}
 	} else {
@@ -636,14 +646,14 @@ func (s *Store) Close() error {
 	select {
 	case res := <-s.next:
 		if res.seg != nil {
-			res.seg.f.Close()
+			s.closeSeg(res.seg)
 		}
 	default:
 	}
 	s.segMu.Lock() // no read is in a file
 	s.mu.Lock()
 	for _, seg := range s.segs {
-		seg.f.Close()
+		s.closeSeg(seg)
 	}
 	s.groups = nil
 	s.mu.Unlock()
@@ -662,11 +672,26 @@ func (s *Store) prepareLoop() {
 			return
 		case seq := <-s.preReq:
 			s.dirMu.Lock()
-			seg, err := prepareSegment(s.dir, seq, s.cfg.SegmentSize, s.takeRecycled())
+			seg, err := s.prepare(seq)
 			s.dirMu.Unlock()
 			s.next <- prepResult{seg, err}
 		}
 	}
+}
+
+// prepare prepares segment seq (see prepareSegment), from a recycle file
+// if there is one, and gives it sync mark 0. The caller holds dirMu (or
+// owns the store, during Open).
+func (s *Store) prepare(seq uint64) (*segment, error) {
+	seg, err := prepareSegment(s.dir, seq, s.cfg.SegmentSize, s.takeRecycled())
+	if err != nil {
+		return nil, err
+	}
+	if err := s.markSynced(seg, 0, false); err != nil {
+		s.closeSeg(seg)
+		return nil, fmt.Errorf("wal: %w", err)
+	}
+	return seg, nil
 }
 
 func (s *Store) takeRecycled() uint64 {
@@ -774,7 +799,7 @@ func (s *Store) reclaimOnce() error {
 	}
 	s.mu.Unlock()
 	for _, seg := range dead {
-		seg.f.Close()
+		s.closeSeg(seg)
 	}
 	s.segMu.Unlock()
 	for _, seg := range dead {
@@ -800,6 +825,10 @@ func (s *Store) retire(seq uint64) error {
 		err = os.Remove(path)
 	}
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("retire %s: %w", path, err)
+	}
+	// Before the directory sync: see syncmark.go.
+	if err := s.removeMark(seq); err != nil {
 		return fmt.Errorf("retire %s: %w", path, err)
 	}
 	if err := syncDir(s.dir); err != nil {
