@@ -1,0 +1,82 @@
+package chaos
+
+import (
+	"slices"
+	"time"
+)
+
+// Stats are the performance figures of a run.
+type Stats struct {
+	Duration   time.Duration // of the workload
+	Throughput float64       // acknowledged sends per second
+	// P50 and P99 are the produce latencies (Start to End) of OK sends.
+	P50, P99 time.Duration
+	// FailoverTimes has one entry per fault with Led partitions that every
+	// led partition recovered from: the longest, over its led partitions,
+	// from the fault's start to the end of the first OK send on that
+	// partition that ended after it. Faults with a led partition that never
+	// saw such a send are left out.
+	FailoverTimes            []time.Duration
+	FailoverP50, FailoverMax time.Duration
+	Elections                int64 // copied from the History
+}
+
+// ComputeStats computes the figures of h.
+func ComputeStats(h *History) Stats {
+	st := Stats{Duration: h.End.Sub(h.Start), Elections: h.Elections}
+	var lat []time.Duration
+	okEnds := map[int32][]time.Time{} // per partition, sorted below
+	for _, s := range h.Sends {
+		if s.Outcome != OK {
+			continue
+		}
+		lat = append(lat, s.End.Sub(s.Start))
+		okEnds[s.Partition] = append(okEnds[s.Partition], s.End)
+	}
+	if st.Duration > 0 {
+		st.Throughput = float64(len(lat)) / st.Duration.Seconds()
+	}
+	slices.Sort(lat)
+	st.P50, st.P99 = percentile(lat, 50), percentile(lat, 99)
+	for _, ends := range okEnds {
+		slices.SortFunc(ends, func(a, b time.Time) int { return a.Compare(b) })
+	}
+faults:
+	for _, f := range h.Faults {
+		if len(f.Led) == 0 {
+			continue
+		}
+		var worst time.Duration
+		for _, p := range f.Led {
+			ends := okEnds[p]
+			i, _ := slices.BinarySearchFunc(ends, f.Start, func(e, t time.Time) int {
+				if e.After(t) {
+					return 1
+				}
+				return -1
+			})
+			if i == len(ends) {
+				continue faults
+			}
+			worst = max(worst, ends[i].Sub(f.Start))
+		}
+		st.FailoverTimes = append(st.FailoverTimes, worst)
+	}
+	fo := slices.Clone(st.FailoverTimes)
+	slices.Sort(fo)
+	st.FailoverP50 = percentile(fo, 50)
+	if len(fo) > 0 {
+		st.FailoverMax = fo[len(fo)-1]
+	}
+	return st
+}
+
+// percentile returns the q-th percentile of sorted d (nearest rank), 0 for
+// an empty d.
+func percentile(d []time.Duration, q int) time.Duration {
+	if len(d) == 0 {
+		return 0
+	}
+	i := (len(d)*q + 99) / 100 // ceil(n*q/100), the nearest rank
+	return d[max(i, 1)-1]
+}
