@@ -74,4 +74,16 @@
 // groups are rewritten at the head of the log (a relocate record) if they
 // are small (a quarter of a segment at most); larger ones still pin (see
 // docs/ARCHITECTURE.md).
+//
+// # Fault injection
+//
+// With Config.SyncMarks each segment N.wal has a side file N.wal.synced
+// holding the write offset in the segment that its last successful fsync
+// covered (pwritten after every fsync of segment data, never synced
+// itself; a prepared segment gets 0 once it is durable). After the process
+// is killed, SimulatePowerLoss uses them to turn the directory into what a
+// power loss at that moment could leave: bytes before a mark stay; the
+// segment's records after it are kept, lost or torn page by page; a
+// segment without a mark may vanish. Open ignores the marks in recovery
+// and rewrites (or, without SyncMarks, removes) them.
 package wal
