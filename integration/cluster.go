@@ -17,6 +17,7 @@ import (
 	"github.com/chronik-go/chronik/cmd/components"
 	"github.com/chronik-go/chronik/core/component"
 	"github.com/chronik-go/chronik/core/config"
+	"github.com/chronik-go/chronik/core/netfault"
 	"github.com/chronik-go/chronik/core/node"
 	kafka "github.com/chronik-go/chronik/protocol-kafka"
 	wal "github.com/chronik-go/chronik/storage-wal"
@@ -31,6 +32,10 @@ type Options struct {
 	Configure func(*config.Config)
 	// LogLevel of the brokers' logs, written to the test log (default: warn).
 	LogLevel slog.Level
+	// RaftProxies routes every Raft link through a netfault proxy
+	// (Cluster.Network) so that tests can cut, delay and heal them while
+	// clients stay connected.
+	RaftProxies bool
 }
 
 // Cluster is a running in-process cluster.
@@ -42,6 +47,7 @@ type Cluster struct {
 	cfgs  []*config.Config
 	mu    sync.Mutex
 	nodes []*node.Node // nil while stopped
+	net   *netfault.Network[int32]
 }
 
 // freeAddrs reserves n loopback ports by listening and closing.
@@ -88,6 +94,17 @@ func StartCluster(t testing.TB, opts Options) *Cluster {
 	c := &Cluster{t: t, opts: opts, f: f, dir: t.TempDir(), nodes: make([]*node.Node, opts.Brokers)}
 	raft := freeAddrs(t, opts.Brokers)
 	kafkaAddrs := freeAddrs(t, opts.Brokers)
+	peerAddr := func(from, to int) string { return raft[to] }
+	if opts.RaftProxies {
+		targets := map[int32]string{}
+		for i, a := range raft {
+			targets[int32(i+1)] = a
+		}
+		if c.net, err = netfault.NewNetwork(targets); err != nil {
+			t.Fatal(err)
+		}
+		peerAddr = func(from, to int) string { return c.net.Addr(int32(from+1), int32(to+1)) }
+	}
 	for i := 0; i < opts.Brokers; i++ {
 		cfg := config.Default()
 		cfg.Node.ID = int32(i + 1)
@@ -96,7 +113,7 @@ func StartCluster(t testing.TB, opts Options) *Cluster {
 		cfg.Kafka.Advertised = kafkaAddrs[i]
 		for j := 0; j < opts.Brokers; j++ {
 			if j != i {
-				cfg.Cluster.Peers = append(cfg.Cluster.Peers, config.Peer{ID: int32(j + 1), Addr: raft[j], Kafka: kafkaAddrs[j]})
+				cfg.Cluster.Peers = append(cfg.Cluster.Peers, config.Peer{ID: int32(j + 1), Addr: peerAddr(i, j), Kafka: kafkaAddrs[j]})
 			}
 		}
 		cfg.Storage.Type = opts.Storage
@@ -242,12 +259,25 @@ func (c *Cluster) Restart(i int) {
 	}
 }
 
+// Network is the Raft link proxies (nil without Options.RaftProxies).
+func (c *Cluster) Network() *netfault.Network[int32] { return c.net }
+
+// DataDir is broker i's data directory.
+func (c *Cluster) DataDir(i int) string { return c.cfgs[i].Node.DataDir }
+
 // Close stops every broker.
 func (c *Cluster) Close() {
+	if c.net != nil {
+		c.net.HealAll()
+	}
 	var wg sync.WaitGroup
 	for i := range c.cfgs {
 		wg.Add(1)
 		go func() { defer wg.Done(); c.Stop(i) }()
 	}
 	wg.Wait()
+	if c.net != nil {
+		c.net.Close()
+		c.net = nil
+	}
 }
