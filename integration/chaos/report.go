@@ -1,0 +1,134 @@
+package chaos
+
+import (
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+)
+
+// Summary is one run's line of the comparison, as written to JSON.
+type Summary struct {
+	Backend       string         `json:"backend"`
+	Seed          uint64         `json:"seed"`
+	Cycles        int            `json:"cycles"`
+	FaultsByKind  map[string]int `json:"faults_by_kind"`
+	DurationSec   float64        `json:"duration_sec"`
+	SendsOK       int            `json:"sends_ok"`
+	SendsFailed   int            `json:"sends_failed"`
+	SendsUnknown  int            `json:"sends_unknown"`
+	Throughput    float64        `json:"throughput_per_sec"`
+	ProduceP50Ms  float64        `json:"produce_p50_ms"`
+	ProduceP99Ms  float64        `json:"produce_p99_ms"`
+	FailoverP50Ms float64        `json:"failover_p50_ms"`
+	FailoverMaxMs float64        `json:"failover_max_ms"`
+	Failovers     int            `json:"failovers_measured"`
+	Elections     int64          `json:"elections"`
+	Anomalies     int            `json:"anomalies"`
+	AnomalyKinds  map[string]int `json:"anomalies_by_kind"`
+	Errors        []string       `json:"harness_errors,omitempty"`
+	Pass          bool           `json:"pass"`
+	Dir           string         `json:"dir,omitempty"`
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+// Summarize condenses a result.
+func Summarize(r *Result) Summary {
+	s := Summary{
+		Backend: r.Backend, Seed: r.Seed, Cycles: r.Cycles,
+		FaultsByKind:  map[string]int{},
+		DurationSec:   r.Stats.Duration.Seconds(),
+		SendsOK:       r.Report.Sends.OK,
+		SendsFailed:   r.Report.Sends.Failed,
+		SendsUnknown:  r.Report.Sends.Unknown,
+		Throughput:    r.Stats.Throughput,
+		ProduceP50Ms:  ms(r.Stats.P50),
+		ProduceP99Ms:  ms(r.Stats.P99),
+		FailoverP50Ms: ms(r.Stats.FailoverP50),
+		FailoverMaxMs: ms(r.Stats.FailoverMax),
+		Failovers:     len(r.Stats.FailoverTimes),
+		Elections:     r.Stats.Elections,
+		Anomalies:     len(r.Report.Anomalies),
+		AnomalyKinds:  r.Report.ByKind,
+		Errors:        r.Errors,
+		Pass:          r.OK(),
+		Dir:           r.Dir,
+	}
+	for _, st := range r.Steps {
+		s.FaultsByKind[strings.Fields(st)[0]]++
+	}
+	return s
+}
+
+// JSON is the comparison as indented JSON.
+func JSON(runs []Summary) ([]byte, error) {
+	return json.MarshalIndent(struct {
+		Runs []Summary `json:"runs"`
+	}{runs}, "", "  ")
+}
+
+// Markdown is the comparison as a Markdown table, one column per run.
+func Markdown(runs []Summary) string {
+	var b strings.Builder
+	row := func(name string, f func(s Summary) string) {
+		b.WriteString("| " + name + " |")
+		for _, s := range runs {
+			b.WriteString(" " + f(s) + " |")
+		}
+		b.WriteString("\n")
+	}
+	b.WriteString("| |")
+	for _, s := range runs {
+		b.WriteString(" " + s.Backend + " |")
+	}
+	b.WriteString("\n|---|")
+	for range runs {
+		b.WriteString("---:|")
+	}
+	b.WriteString("\n")
+	row("seed", func(s Summary) string { return fmt.Sprint(s.Seed) })
+	row("fault cycles", func(s Summary) string { return fmt.Sprint(s.Cycles) })
+	row("faults", func(s Summary) string { return kinds(s.FaultsByKind) })
+	row("duration", func(s Summary) string { return fmt.Sprintf("%.0f s", s.DurationSec) })
+	row("sends ok / failed / unknown", func(s Summary) string {
+		return fmt.Sprintf("%d / %d / %d", s.SendsOK, s.SendsFailed, s.SendsUnknown)
+	})
+	row("throughput (acked/s)", func(s Summary) string { return fmt.Sprintf("%.0f", s.Throughput) })
+	row("produce p50 / p99", func(s Summary) string { return fmt.Sprintf("%.1f / %.1f ms", s.ProduceP50Ms, s.ProduceP99Ms) })
+	row("failover p50 / max", func(s Summary) string {
+		return fmt.Sprintf("%.0f / %.0f ms (%d)", s.FailoverP50Ms, s.FailoverMaxMs, s.Failovers)
+	})
+	row("elections (leader epochs gained)", func(s Summary) string { return fmt.Sprint(s.Elections) })
+	row("anomalies", func(s Summary) string {
+		if s.Anomalies == 0 {
+			return "0"
+		}
+		return fmt.Sprintf("**%d** (%s)", s.Anomalies, kinds(s.AnomalyKinds))
+	})
+	row("harness errors", func(s Summary) string { return fmt.Sprint(len(s.Errors)) })
+	row("result", func(s Summary) string {
+		if s.Pass {
+			return "pass"
+		}
+		return "**FAIL**"
+	})
+	return b.String()
+}
+
+func kinds(m map[string]int) string {
+	var ks []string
+	for k := range m {
+		ks = append(ks, k)
+	}
+	sort.Strings(ks)
+	var parts []string
+	for _, k := range ks {
+		parts = append(parts, fmt.Sprintf("%s %d", k, m[k]))
+	}
+	if len(parts) == 0 {
+		return "-"
+	}
+	return strings.Join(parts, ", ")
+}

@@ -1,0 +1,385 @@
+package chaos
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"slices"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// RunOptions configure one run: one backend, one seeded fault schedule.
+type RunOptions struct {
+	Backend string // consensus backend: etcd or hashicorp
+	Seed    uint64
+	// Cycles is the number of faults to inject; Duration, when set, ends
+	// the run early once it has passed (the faults still heal). With
+	// Cycles 0 the run injects faults until Duration.
+	Cycles     int
+	Duration   time.Duration
+	Kinds      []string // default AllKinds
+	Brokers    int      // default 3
+	Partitions int32    // default 6
+	// Settle is the quiet time after a fault ends and every partition has
+	// a leader again, before the next fault (default 1s).
+	Settle time.Duration
+	// MinFor and MaxFor bound a fault's length (see ScheduleOptions).
+	MinFor, MaxFor time.Duration
+	Workload       WorkloadOptions // Addrs, Topic and Partitions are set by Run
+	// Binary and Dir are for a cluster of processes (StartProc); Dir keeps
+	// the brokers' logs and data after the run.
+	Binary string
+	Dir    string
+	// NewCluster, when set, starts the cluster instead (for example
+	// in-process); Binary is then unused.
+	NewCluster func(ctx context.Context, backend string) (Cluster, error)
+	Logf       func(format string, args ...any)
+}
+
+// Result is what one run found.
+type Result struct {
+	Backend string
+	Seed    uint64
+	Cycles  int      // faults injected and healed
+	Steps   []string // the faults, as injected
+	Report  Report
+	Stats   Stats
+	// Errors are failures of the harness itself (a broker that would not
+	// restart, a drain that did not finish): the run proves nothing then.
+	Errors []string
+	Dir    string
+}
+
+// OK reports whether the run completed without anomalies.
+func (r *Result) OK() bool { return len(r.Errors) == 0 && r.Report.OK() && r.Cycles > 0 }
+
+const topic = "chaos"
+
+// Run starts a cluster, runs the workload while injecting the schedule's
+// faults one at a time, heals everything, drains and checks the history.
+func Run(ctx context.Context, o RunOptions) (*Result, error) {
+	if o.Brokers == 0 {
+		o.Brokers = 3
+	}
+	if o.Partitions == 0 {
+		o.Partitions = 6
+	}
+	if o.Settle == 0 {
+		o.Settle = time.Second
+	}
+	if o.Logf == nil {
+		o.Logf = func(string, ...any) {}
+	}
+	cycles := o.Cycles
+	if cycles == 0 {
+		if o.Duration == 0 {
+			return nil, errors.New("chaos: a run needs cycles or a duration")
+		}
+		cycles = 100000
+	}
+	steps, err := NewSchedule(ScheduleOptions{
+		Seed: o.Seed, Kinds: o.Kinds, Brokers: o.Brokers, Partitions: o.Partitions,
+		Cycles: cycles, MinFor: o.MinFor, MaxFor: o.MaxFor,
+	})
+	if err != nil {
+		return nil, err
+	}
+	logf := func(format string, args ...any) { o.Logf("[%s] "+format, append([]any{o.Backend}, args...)...) }
+
+	var c Cluster
+	if o.NewCluster != nil {
+		c, err = o.NewCluster(ctx, o.Backend)
+	} else {
+		if err := os.MkdirAll(o.Dir, 0o755); err != nil {
+			return nil, err
+		}
+		c, err = StartProc(ctx, ProcOptions{Binary: o.Binary, Brokers: o.Brokers, Consensus: o.Backend, Dir: o.Dir, Logf: logf})
+	}
+	if err != nil {
+		return nil, fmt.Errorf("chaos: start %s cluster: %w", o.Backend, err)
+	}
+	defer c.Close()
+	res := &Result{Backend: o.Backend, Seed: o.Seed, Dir: o.Dir}
+	fail := func(format string, args ...any) {
+		msg := fmt.Sprintf(format, args...)
+		logf("ERROR %s", msg)
+		res.Errors = append(res.Errors, msg)
+	}
+
+	admCl, err := kgo.NewClient(kgo.SeedBrokers(c.KafkaAddrs()...), kgo.RequestTimeoutOverhead(2*time.Second))
+	if err != nil {
+		return nil, err
+	}
+	defer admCl.Close()
+	adm := kadm.NewClient(admCl)
+	if err := createTopic(ctx, adm, o.Partitions, int16(min(3, o.Brokers))); err != nil {
+		return nil, err
+	}
+	if _, err := waitLeaders(ctx, adm, o.Partitions, 60*time.Second); err != nil {
+		return nil, err
+	}
+	epochs0, _ := leaders(ctx, adm)
+
+	wo := o.Workload
+	wo.Addrs, wo.Topic, wo.Partitions = c.KafkaAddrs(), topic, o.Partitions
+	if wo.Logf == nil {
+		wo.Logf = logf
+	}
+	w, err := StartWorkload(ctx, wo)
+	if err != nil {
+		return nil, err
+	}
+	h := &History{Topic: topic, Partitions: o.Partitions}
+	start := time.Now()
+	sleep(ctx, 2*time.Second) // a fault-free start
+
+	for i, s := range steps {
+		if ctx.Err() != nil || o.Duration > 0 && time.Since(start) >= o.Duration {
+			break
+		}
+		f, err := inject(ctx, c, adm, s, rand.New(rand.NewPCG(o.Seed, uint64(i))), logf)
+		if err != nil {
+			fail("cycle %d (%s): %v", i+1, s, err)
+			break
+		}
+		h.Faults = append(h.Faults, f)
+		res.Steps = append(res.Steps, f.Kind+" "+f.Detail)
+		res.Cycles++
+		if _, err := waitLeaders(ctx, adm, o.Partitions, 60*time.Second); err != nil {
+			fail("cycle %d (%s): no recovery: %v", i+1, s, err)
+			break
+		}
+		st := w.Stats()
+		logf("cycle %d/%d %s %s: %d ok, %d failed, %d unknown so far", i+1, len(steps), f.Kind, f.Detail, st.OK, st.Failed, st.Unknown)
+		sleep(ctx, o.Settle)
+	}
+	// Heal whatever may be left and run fault-free for a moment.
+	c.Network().HealAll()
+	c.Network().SetDelay(0)
+	sleep(ctx, 2*time.Second)
+	w.Stop()
+
+	dctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
+	h.Drain, err = w.Drain(dctx)
+	cancel()
+	if err != nil {
+		fail("drain: %v", err)
+	}
+	w.Fill(h)
+	if epochs1, err := leaders(ctx, adm); err == nil {
+		for p, e := range epochs1 {
+			if e0, ok := epochs0[p]; ok && e > e0 {
+				h.Elections += int64(e - e0)
+			}
+		}
+	}
+	if h.Replicas, err = caughtUpReplicas(ctx, c, o.Partitions, 90*time.Second); err != nil {
+		fail("replicas: %v", err)
+	}
+	res.Report = Check(h)
+	res.Stats = ComputeStats(h)
+	if o.Dir != "" {
+		if err := writeHistorySummary(filepath.Join(o.Dir, "anomalies.txt"), res); err != nil {
+			logf("write summary: %v", err)
+		}
+	}
+	return res, nil
+}
+
+// inject applies one step and undoes it after s.For.
+func inject(ctx context.Context, c Cluster, adm *kadm.Client, s Step, rng *rand.Rand, logf func(string, ...any)) (Fault, error) {
+	lead, _ := leaderMap(ctx, adm)
+	brokers := slices.Clone(s.Brokers)
+	if s.Leader {
+		l, ok := lead[s.Partition]
+		if !ok || l < 1 {
+			l = int32(rng.IntN(c.Size()) + 1)
+		}
+		brokers = []int32{l}
+	}
+	f := Fault{Kind: s.Kind, Brokers: brokers}
+	var undo func() error
+	switch s.Kind {
+	case KindKill, KindPause, KindPowerLoss:
+		id := brokers[0]
+		f.Detail = fmt.Sprintf("broker %d for %v", id, s.For.Round(time.Millisecond))
+		for p, l := range lead {
+			if l == id {
+				f.Led = append(f.Led, p)
+			}
+		}
+		slices.Sort(f.Led)
+		f.Start = time.Now()
+		var err error
+		switch s.Kind {
+		case KindKill:
+			err = c.Kill(id)
+			undo = func() error { return c.Start(id) }
+		case KindPause:
+			err = c.Pause(id)
+			undo = func() error { return c.Resume(id) }
+		case KindPowerLoss:
+			var what string
+			what, err = c.PowerLoss(id, rng)
+			if err == nil {
+				logf("power loss on broker %d: %s", id, what)
+			}
+			undo = func() error { return c.Start(id) }
+		}
+		if err != nil {
+			return f, err
+		}
+	case KindPartition:
+		n := c.Network()
+		switch s.Variant {
+		case PartIsolate:
+			n.Isolate(brokers[0])
+			f.Detail = fmt.Sprintf("isolate broker %d for %v", brokers[0], s.For.Round(time.Millisecond))
+			for p, l := range lead {
+				if l == brokers[0] {
+					f.Led = append(f.Led, p)
+				}
+			}
+			slices.Sort(f.Led)
+		case PartBridge:
+			n.Partition([]int32{brokers[0]}, []int32{brokers[1]})
+			f.Detail = fmt.Sprintf("bridge: %d | %d, both reach the rest, for %v", brokers[0], brokers[1], s.For.Round(time.Millisecond))
+		case PartOneWay:
+			n.PartitionOneWay(brokers[0], brokers[1])
+			f.Detail = fmt.Sprintf("one-way %d -> %d cut for %v", brokers[0], brokers[1], s.For.Round(time.Millisecond))
+		}
+		f.Start = time.Now()
+		undo = func() error { n.HealAll(); return nil }
+	case KindLatency:
+		c.Network().SetDelay(s.Delay)
+		f.Detail = fmt.Sprintf("%v on every Raft link for %v", s.Delay, s.For.Round(time.Millisecond))
+		f.Start = time.Now()
+		undo = func() error { c.Network().SetDelay(0); return nil }
+	default:
+		return f, fmt.Errorf("unknown fault kind %q", s.Kind)
+	}
+	logf("fault: %s %s", f.Kind, f.Detail)
+	sleep(ctx, s.For)
+	err := undo()
+	f.End = time.Now()
+	return f, err
+}
+
+func sleep(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}
+
+func createTopic(ctx context.Context, adm *kadm.Client, partitions int32, rf int16) error {
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		resp, err := adm.CreateTopic(cctx, partitions, rf, nil, topic)
+		cancel()
+		if err == nil && resp.Err == nil {
+			return nil
+		}
+		if err == nil {
+			err = resp.Err
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return fmt.Errorf("chaos: create topic: %w", err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// leaders returns each partition's leader epoch.
+func leaders(ctx context.Context, adm *kadm.Client) (map[int32]int32, error) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	md, err := adm.Metadata(ctx, topic)
+	if err != nil {
+		return nil, err
+	}
+	out := map[int32]int32{}
+	for _, p := range md.Topics[topic].Partitions {
+		if p.Err == nil && p.Leader >= 0 {
+			out[p.Partition] = p.LeaderEpoch
+		}
+	}
+	return out, nil
+}
+
+// leaderMap returns each partition's leader, as metadata names it.
+func leaderMap(ctx context.Context, adm *kadm.Client) (map[int32]int32, error) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	md, err := adm.Metadata(ctx, topic)
+	if err != nil {
+		return nil, err
+	}
+	out := map[int32]int32{}
+	for _, p := range md.Topics[topic].Partitions {
+		if p.Err == nil && p.Leader >= 0 {
+			out[p.Partition] = p.Leader
+		}
+	}
+	return out, nil
+}
+
+// waitLeaders waits until metadata names a leader for every partition.
+func waitLeaders(ctx context.Context, adm *kadm.Client, partitions int32, limit time.Duration) (map[int32]int32, error) {
+	deadline := time.Now().Add(limit)
+	for {
+		m, err := leaderMap(ctx, adm)
+		if err == nil && len(m) == int(partitions) {
+			return m, nil
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return m, fmt.Errorf("leaders of %d of %d partitions known after %v (%v)", len(m), partitions, limit, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// caughtUpReplicas waits until every partition has Brokers replicas that
+// end at the same offset, then returns them (the last read when the limit
+// passes: the checker reports the difference).
+func caughtUpReplicas(ctx context.Context, c Cluster, partitions int32, limit time.Duration) (map[int32][]Replica, error) {
+	deadline := time.Now().Add(limit)
+	for {
+		rs, err := c.Replicas(ctx, topic, partitions)
+		if err == nil {
+			done := true
+			for p := range partitions {
+				r := rs[p]
+				if len(r) < min(3, c.Size()) {
+					done = false
+					break
+				}
+				for _, x := range r[1:] {
+					if x.Next != r[0].Next {
+						done = false
+					}
+				}
+			}
+			if done {
+				return rs, nil
+			}
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return rs, err
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+}
+
+func writeHistorySummary(path string, r *Result) error {
+	return os.WriteFile(path, []byte(r.Report.String()), 0o644)
+}
