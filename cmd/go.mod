@@ -6,6 +6,7 @@ replace (
 	github.com/chronik-go/chronik/consensus-etcd => ../consensus-etcd
 	github.com/chronik-go/chronik/consensus-hashicorp => ../consensus-hashicorp
 	github.com/chronik-go/chronik/core => ../core
+	github.com/chronik-go/chronik/integration => ../integration
 	github.com/chronik-go/chronik/plugins => ../plugins
 	github.com/chronik-go/chronik/protocol-kafka => ../protocol-kafka
 	github.com/chronik-go/chronik/storage-memory => ../storage-memory
@@ -16,6 +17,7 @@ require (
 	github.com/chronik-go/chronik/consensus-etcd v0.0.0
 	github.com/chronik-go/chronik/consensus-hashicorp v0.0.0-00010101000000-000000000000
 	github.com/chronik-go/chronik/core v0.0.0
+	github.com/chronik-go/chronik/integration v0.0.0-00010101000000-000000000000
 	github.com/chronik-go/chronik/protocol-kafka v0.0.0
 	github.com/chronik-go/chronik/storage-memory v0.0.0
 	github.com/chronik-go/chronik/storage-wal v0.0.0
@@ -62,6 +64,7 @@ require (
 	github.com/prometheus/otlptranslator v1.0.0 // indirect
 	github.com/prometheus/procfs v0.22.0 // indirect
 	github.com/spf13/pflag v1.0.9 // indirect
+	github.com/twmb/franz-go/pkg/kadm v1.20.0 // indirect
 	go.etcd.io/raft/v3 v3.7.0 // indirect
 	go.opentelemetry.io/auto/sdk v1.2.1 // indirect
 	go.opentelemetry.io/otel v1.47.0 // indirect
