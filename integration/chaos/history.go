@@ -96,6 +96,10 @@ type Fault struct {
 	// Led are the partitions the faulted brokers led when it started (for
 	// kill, pause, powerloss): their failover time is measured.
 	Led []int32
+	// Elected is when metadata first named a leader other than the
+	// faulted brokers for every Led partition (zero if not during the
+	// fault).
+	Elected time.Time
 }
 
 // DrainRecord is one record of a partition's final contents.

@@ -24,6 +24,9 @@ type Summary struct {
 	FailoverP50Ms float64        `json:"failover_p50_ms"`
 	FailoverMaxMs float64        `json:"failover_max_ms"`
 	Failovers     int            `json:"failovers_measured"`
+	ElectionP50Ms float64        `json:"new_leader_p50_ms"`
+	ElectionMaxMs float64        `json:"new_leader_max_ms"`
+	ElectionsSeen int            `json:"new_leaders_measured"`
 	Elections     int64          `json:"elections"`
 	Anomalies     int            `json:"anomalies"`
 	AnomalyKinds  map[string]int `json:"anomalies_by_kind"`
@@ -49,6 +52,9 @@ func Summarize(r *Result) Summary {
 		FailoverP50Ms: ms(r.Stats.FailoverP50),
 		FailoverMaxMs: ms(r.Stats.FailoverMax),
 		Failovers:     len(r.Stats.FailoverTimes),
+		ElectionP50Ms: ms(r.Stats.ElectionP50),
+		ElectionMaxMs: ms(r.Stats.ElectionMax),
+		ElectionsSeen: len(r.Stats.ElectionTimes),
 		Elections:     r.Stats.Elections,
 		Anomalies:     len(r.Report.Anomalies),
 		AnomalyKinds:  r.Report.ByKind,
@@ -97,8 +103,11 @@ func Markdown(runs []Summary) string {
 	})
 	row("throughput (acked/s)", func(s Summary) string { return fmt.Sprintf("%.0f", s.Throughput) })
 	row("produce p50 / p99", func(s Summary) string { return fmt.Sprintf("%.1f / %.1f ms", s.ProduceP50Ms, s.ProduceP99Ms) })
-	row("failover p50 / max", func(s Summary) string {
+	row("failover: leader killed to first ack, p50 / max", func(s Summary) string {
 		return fmt.Sprintf("%.0f / %.0f ms (%d)", s.FailoverP50Ms, s.FailoverMaxMs, s.Failovers)
+	})
+	row("new leader named in metadata, p50 / max", func(s Summary) string {
+		return fmt.Sprintf("%.0f / %.0f ms (%d)", s.ElectionP50Ms, s.ElectionMaxMs, s.ElectionsSeen)
 	})
 	row("elections (leader epochs gained)", func(s Summary) string { return fmt.Sprint(s.Elections) })
 	row("anomalies", func(s Summary) string {

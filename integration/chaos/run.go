@@ -12,6 +12,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // RunOptions configure one run: one backend, one seeded fault schedule.
@@ -143,7 +144,7 @@ func Run(ctx context.Context, o RunOptions) (*Result, error) {
 		if ctx.Err() != nil || o.Duration > 0 && time.Since(start) >= o.Duration {
 			break
 		}
-		f, err := inject(ctx, c, adm, s, rand.New(rand.NewPCG(o.Seed, uint64(i))), logf)
+		f, err := inject(ctx, c, adm, admCl, s, rand.New(rand.NewPCG(o.Seed, uint64(i))), logf)
 		if err != nil {
 			fail("cycle %d (%s): %v", i+1, s, err)
 			break
@@ -193,7 +194,7 @@ func Run(ctx context.Context, o RunOptions) (*Result, error) {
 }
 
 // inject applies one step and undoes it after s.For.
-func inject(ctx context.Context, c Cluster, adm *kadm.Client, s Step, rng *rand.Rand, logf func(string, ...any)) (Fault, error) {
+func inject(ctx context.Context, c Cluster, adm *kadm.Client, cl *kgo.Client, s Step, rng *rand.Rand, logf func(string, ...any)) (Fault, error) {
 	lead, _ := leaderMap(ctx, adm)
 	brokers := slices.Clone(s.Brokers)
 	if s.Leader {
@@ -265,10 +266,65 @@ func inject(ctx context.Context, c Cluster, adm *kadm.Client, s Step, rng *rand.
 		return f, fmt.Errorf("unknown fault kind %q", s.Kind)
 	}
 	logf("fault: %s %s", f.Kind, f.Detail)
+	wctx, stop := context.WithCancel(ctx)
+	elected := watchElection(wctx, cl, c.Size(), f.Led, brokers)
 	sleep(ctx, s.For)
+	stop()
+	f.Elected = <-elected
 	err := undo()
 	f.End = time.Now()
+	if !f.Elected.IsZero() {
+		logf("fault: new leaders for %v after %v", f.Led, f.Elected.Sub(f.Start).Round(time.Millisecond))
+	}
 	return f, err
+}
+
+// watchElection polls a broker that is not faulted for metadata until it
+// names leaders outside victims for every partition of led, and sends the
+// time it did (zero if ctx ended first).
+func watchElection(ctx context.Context, cl *kgo.Client, size int, led, victims []int32) <-chan time.Time {
+	out := make(chan time.Time, 1)
+	if len(led) == 0 {
+		out <- time.Time{}
+		return out
+	}
+	var ask int32
+	for id := int32(1); id <= int32(size); id++ {
+		if !slices.Contains(victims, id) {
+			ask = id
+			break
+		}
+	}
+	go func() {
+		for {
+			rctx, cancel := context.WithTimeout(ctx, time.Second)
+			req := kmsg.NewPtrMetadataRequest()
+			rt := kmsg.NewMetadataRequestTopic()
+			rt.Topic = kmsg.StringPtr(topic)
+			req.Topics = append(req.Topics, rt)
+			resp, err := req.RequestWith(rctx, cl.Broker(int(ask)))
+			cancel()
+			if err == nil && len(resp.Topics) == 1 {
+				moved := 0
+				for _, p := range resp.Topics[0].Partitions {
+					if slices.Contains(led, p.Partition) && p.ErrorCode == 0 && p.Leader >= 0 && !slices.Contains(victims, p.Leader) {
+						moved++
+					}
+				}
+				if moved == len(led) {
+					out <- time.Now()
+					return
+				}
+			}
+			select {
+			case <-ctx.Done():
+				out <- time.Time{}
+				return
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
+	}()
+	return out
 }
 
 func sleep(ctx context.Context, d time.Duration) {

@@ -16,8 +16,17 @@ type Stats struct {
 	// from the fault's start to the end of the first OK send on that
 	// partition that ended after it. Faults with a led partition that never
 	// saw such a send are left out.
+	// Only kills (kill, powerloss) count, as "leader killed to first
+	// successful produce on its partitions"; a paused or isolated leader
+	// keeps its clients' requests hanging until it is back, which measures
+	// the client's timeouts rather than the cluster.
 	FailoverTimes            []time.Duration
 	FailoverP50, FailoverMax time.Duration
+	// ElectionTimes has one entry per fault with Led partitions (any
+	// kind) whose partitions all got a new leader while it lasted: from
+	// its start until metadata named another leader for every one of them.
+	ElectionTimes            []time.Duration
+	ElectionP50, ElectionMax time.Duration
 	Elections                int64 // copied from the History
 }
 
@@ -46,6 +55,12 @@ faults:
 		if len(f.Led) == 0 {
 			continue
 		}
+		if !f.Elected.IsZero() {
+			st.ElectionTimes = append(st.ElectionTimes, f.Elected.Sub(f.Start))
+		}
+		if f.Kind != KindKill && f.Kind != KindPowerLoss {
+			continue
+		}
 		var worst time.Duration
 		for _, p := range f.Led {
 			ends := okEnds[p]
@@ -67,6 +82,12 @@ faults:
 	st.FailoverP50 = percentile(fo, 50)
 	if len(fo) > 0 {
 		st.FailoverMax = fo[len(fo)-1]
+	}
+	el := slices.Clone(st.ElectionTimes)
+	slices.Sort(el)
+	st.ElectionP50 = percentile(el, 50)
+	if len(el) > 0 {
+		st.ElectionMax = el[len(el)-1]
 	}
 	return st
 }

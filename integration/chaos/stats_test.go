@@ -17,8 +17,10 @@ func TestComputeStats(t *testing.T) {
 		// p0 sends end at 100*i+i+1 for even i: first after 2000 is i=20 at 2021;
 		// p1's first after 2000 is i=21 at 2122. The max is 122ms.
 		{Kind: "kill", Start: at(2000), End: at(3000), Led: []int32{0, 1}},
-		// p0 only: i=50 ends at 5051.
-		{Kind: "pause", Start: at(5000), End: at(6000), Led: []int32{0}},
+		// p0 only: i=50 ends at 5051. A power loss is a kill too.
+		{Kind: "powerloss", Start: at(5000), End: at(6000), Led: []int32{0}, Elected: at(5030)},
+		// A pause is left out of failover times, but its election counts.
+		{Kind: "pause", Start: at(5000), End: at(6000), Led: []int32{0}, Elected: at(5400)},
 		{Kind: "partition", Start: at(6000), End: at(7000)},                 // leads nothing
 		{Kind: "kill", Start: at(10_001), End: at(10_100), Led: []int32{1}}, // never recovered in the run
 	}
@@ -34,6 +36,10 @@ func TestComputeStats(t *testing.T) {
 	}
 	if st.FailoverP50 != 51*time.Millisecond || st.FailoverMax != 122*time.Millisecond {
 		t.Errorf("failover p50 %v max %v", st.FailoverP50, st.FailoverMax)
+	}
+	if want := []time.Duration{30 * time.Millisecond, 400 * time.Millisecond}; !slices.Equal(st.ElectionTimes, want) ||
+		st.ElectionP50 != 30*time.Millisecond || st.ElectionMax != 400*time.Millisecond {
+		t.Errorf("elections %v p50 %v max %v", st.ElectionTimes, st.ElectionP50, st.ElectionMax)
 	}
 }
 

@@ -24,7 +24,9 @@ type WorkloadOptions struct {
 	// Producers is the number of concurrent producers, each with its own
 	// idempotent client (default 4).
 	Producers int
-	// InFlight is the most sends one producer has outstanding (default 8).
+	// InFlight is the most sends one producer has outstanding to one
+	// partition (default 4). The bound is per partition so that a
+	// partition without a leader stalls only its own sends.
 	InFlight int
 	// Readers is the number of assignment readers, each its own client
 	// reading every partition from the start (default 1).
@@ -50,7 +52,7 @@ func (o *WorkloadOptions) defaults() {
 		o.Producers = 4
 	}
 	if o.InFlight == 0 {
-		o.InFlight = 8
+		o.InFlight = 4
 	}
 	if o.Readers == 0 {
 		o.Readers = 1
@@ -75,6 +77,11 @@ func (o *WorkloadOptions) defaults() {
 // bigValueBytes is larger than franz-go's default ProducerBatchMaxBytes
 // (1,000,012), so the client refuses such a record before any attempt.
 const bigValueBytes = 1_000_100
+
+// metadataMinAge lets the clients refresh metadata as soon as a leader
+// fails instead of after kgo's default 5 s, so that failover times
+// measure the cluster rather than that client default.
+const metadataMinAge = 100 * time.Millisecond
 
 // BigPrefix starts the values of the sends made to fail on purpose.
 const BigPrefix = "big-"
@@ -136,7 +143,7 @@ func StartWorkload(ctx context.Context, o WorkloadOptions) (*Workload, error) {
 	}
 	for i := 0; i < o.Readers; i++ {
 		r := &reader{name: fmt.Sprintf("assign-%d", i), created: time.Now()}
-		cl, err := kgo.NewClient(kgo.SeedBrokers(o.Addrs...), kgo.FetchMaxWait(250*time.Millisecond),
+		cl, err := kgo.NewClient(kgo.SeedBrokers(o.Addrs...), kgo.MetadataMinAge(metadataMinAge), kgo.FetchMaxWait(250*time.Millisecond),
 			kgo.ConsumePartitions(allPartitions(o.Topic, o.Partitions)), kgo.WithHooks(&r.clock))
 		if err != nil {
 			return fail(fmt.Errorf("chaos: reader client: %w", err))
@@ -148,7 +155,7 @@ func StartWorkload(ctx context.Context, o WorkloadOptions) (*Workload, error) {
 	}
 	for i := 0; i < o.GroupMembers; i++ {
 		r := &reader{name: fmt.Sprintf("group-%d", i), created: time.Now()}
-		cl, err := kgo.NewClient(kgo.SeedBrokers(o.Addrs...), kgo.FetchMaxWait(250*time.Millisecond),
+		cl, err := kgo.NewClient(kgo.SeedBrokers(o.Addrs...), kgo.MetadataMinAge(metadataMinAge), kgo.FetchMaxWait(250*time.Millisecond),
 			kgo.ConsumerGroup(o.Group), kgo.ConsumeTopics(o.Topic),
 			kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 			kgo.AutoCommitInterval(500*time.Millisecond), kgo.WithHooks(&r.clock))
@@ -262,14 +269,14 @@ const stuckAfter = 64
 func (w *Workload) produce(ctx context.Context, idx int) {
 	defer w.prodWG.Done()
 	o := w.o
-	sem := make(chan struct{}, o.InFlight)
+	slots := newSlots(o.Partitions, o.InFlight)
 	var session int
 	var seq int64
 	var streak atomic.Int64 // sends in a row that were not OK
 	var lastOK atomic.Int64 // unix nanos of the last OK, or of the session start
 	newClient := func() *kgo.Client {
 		for {
-			cl, err := kgo.NewClient(kgo.SeedBrokers(o.Addrs...), kgo.DefaultProduceTopic(o.Topic),
+			cl, err := kgo.NewClient(kgo.SeedBrokers(o.Addrs...), kgo.MetadataMinAge(metadataMinAge), kgo.DefaultProduceTopic(o.Topic),
 				kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.RecordDeliveryTimeout(o.SendTimeout),
 				kgo.ProduceRequestTimeout(o.SendTimeout))
 			if err == nil {
@@ -300,12 +307,11 @@ func (w *Workload) produce(ctx context.Context, idx int) {
 			}
 			session++
 		}
-		select {
-		case sem <- struct{}{}:
-		case <-ctx.Done():
+		part, ok := slots.take(ctx, int32(seq%int64(o.Partitions)))
+		if !ok {
 			continue
 		}
-		s := Send{Producer: idx, Session: session, Seq: seq, Partition: int32(seq % int64(o.Partitions)), Offset: -1}
+		s := Send{Producer: idx, Session: session, Seq: seq, Partition: part, Offset: -1}
 		s.Value = fmt.Sprintf("p%d-%d", idx, seq)
 		if idx == 0 && o.BigEvery > 0 && seq%int64(o.BigEvery) == int64(o.BigEvery-1) {
 			s.Value = BigPrefix + s.Value
@@ -324,7 +330,7 @@ func (w *Workload) produce(ctx context.Context, idx int) {
 		cl.Produce(sctx, rec, func(r *kgo.Record, err error) {
 			defer w.sendWG.Done()
 			defer clWG.Done()
-			defer func() { <-sem }()
+			defer slots.give(part)
 			scancel()
 			s.End = time.Now()
 			s.Outcome = classify(err)
@@ -628,5 +634,50 @@ func listEnds(ctx context.Context, adm *kadm.Client, topic string, n int32, logf
 			return nil, fmt.Errorf("chaos: drain: end offsets of %d of %d partitions listed: %w", len(ends), n, ctx.Err())
 		case <-time.After(200 * time.Millisecond):
 		}
+	}
+}
+
+// slots bound one producer's outstanding sends per partition.
+type slots struct {
+	mu   sync.Mutex
+	used []int
+	max  int
+	wake chan struct{} // signalled when a slot frees
+}
+
+func newSlots(partitions int32, perPartition int) *slots {
+	return &slots{used: make([]int, partitions), max: perPartition, wake: make(chan struct{}, 1)}
+}
+
+// take reserves a slot on the first partition from want on (round-robin)
+// that has one free, waiting while none has; false when ctx ends.
+func (s *slots) take(ctx context.Context, want int32) (int32, bool) {
+	for {
+		s.mu.Lock()
+		n := int32(len(s.used))
+		for i := range n {
+			p := (want + i) % n
+			if s.used[p] < s.max {
+				s.used[p]++
+				s.mu.Unlock()
+				return p, true
+			}
+		}
+		s.mu.Unlock()
+		select {
+		case <-s.wake:
+		case <-ctx.Done():
+			return 0, false
+		}
+	}
+}
+
+func (s *slots) give(p int32) {
+	s.mu.Lock()
+	s.used[p]--
+	s.mu.Unlock()
+	select {
+	case s.wake <- struct{}{}:
+	default:
 	}
 }
