@@ -10,7 +10,7 @@ import (
 	"time"
 )
 
-// Anomaly anomalyKinds Check reports.
+// The kinds of anomaly Check reports.
 const (
 	// Lost: an acknowledged (OK) send is not in the drain.
 	Lost = "lost"
@@ -44,7 +44,7 @@ const (
 	Gap = "gap"
 )
 
-// anomalyKinds lists the anomaly anomalyKinds in report order.
+// anomalyKinds lists the kinds of anomaly in report order.
 var anomalyKinds = []string{Lost, Divergent, AckedOffsetWrong, Duplicate, Gap, Order, FailedVisible, HWMBackwards, CommitBackwards, ReplicaDiverged}
 
 // Anomaly is one violation Check found, with its evidence.
