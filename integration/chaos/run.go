@@ -195,15 +195,18 @@ func Run(ctx context.Context, o RunOptions) (*Result, error) {
 
 // inject applies one step and undoes it after s.For.
 func inject(ctx context.Context, c Cluster, adm *kadm.Client, cl *kgo.Client, s Step, rng *rand.Rand, logf func(string, ...any)) (Fault, error) {
-	lead, _ := leaderMap(ctx, adm)
 	brokers := slices.Clone(s.Brokers)
 	if s.Leader {
+		lead, _ := leaderMap(ctx, adm)
 		l, ok := lead[s.Partition]
 		if !ok || l < 1 {
 			l = int32(rng.IntN(c.Size()) + 1)
 		}
 		brokers = []int32{l}
 	}
+	// What the victims lead, as a broker that is not one of them sees it
+	// (the same broker watchElection asks).
+	lead, _ := leaderMapFrom(ctx, cl, bystander(c.Size(), brokers))
 	f := Fault{Kind: s.Kind, Brokers: brokers}
 	var undo func() error
 	switch s.Kind {
@@ -288,26 +291,14 @@ func watchElection(ctx context.Context, cl *kgo.Client, size int, led, victims [
 		out <- time.Time{}
 		return out
 	}
-	var ask int32
-	for id := int32(1); id <= int32(size); id++ {
-		if !slices.Contains(victims, id) {
-			ask = id
-			break
-		}
-	}
+	ask := bystander(size, victims)
 	go func() {
 		for {
-			rctx, cancel := context.WithTimeout(ctx, time.Second)
-			req := kmsg.NewPtrMetadataRequest()
-			rt := kmsg.NewMetadataRequestTopic()
-			rt.Topic = kmsg.StringPtr(topic)
-			req.Topics = append(req.Topics, rt)
-			resp, err := req.RequestWith(rctx, cl.Broker(int(ask)))
-			cancel()
-			if err == nil && len(resp.Topics) == 1 {
+			m, err := leaderMapFrom(ctx, cl, ask)
+			if err == nil {
 				moved := 0
-				for _, p := range resp.Topics[0].Partitions {
-					if slices.Contains(led, p.Partition) && p.ErrorCode == 0 && p.Leader >= 0 && !slices.Contains(victims, p.Leader) {
+				for _, p := range led {
+					if l, ok := m[p]; ok && !slices.Contains(victims, l) {
 						moved++
 					}
 				}
@@ -367,6 +358,40 @@ func leaders(ctx context.Context, adm *kadm.Client) (map[int32]int32, error) {
 	for _, p := range md.Topics[topic].Partitions {
 		if p.Err == nil && p.Leader >= 0 {
 			out[p.Partition] = p.LeaderEpoch
+		}
+	}
+	return out, nil
+}
+
+// bystander is the first broker that is not one of victims.
+func bystander(size int, victims []int32) int32 {
+	for id := int32(1); id <= int32(size); id++ {
+		if !slices.Contains(victims, id) {
+			return id
+		}
+	}
+	return 1
+}
+
+// leaderMapFrom returns each partition's leader as broker id names it.
+func leaderMapFrom(ctx context.Context, cl *kgo.Client, id int32) (map[int32]int32, error) {
+	ctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	req := kmsg.NewPtrMetadataRequest()
+	rt := kmsg.NewMetadataRequestTopic()
+	rt.Topic = kmsg.StringPtr(topic)
+	req.Topics = append(req.Topics, rt)
+	resp, err := req.RequestWith(ctx, cl.Broker(int(id)))
+	if err != nil {
+		return nil, err
+	}
+	if len(resp.Topics) != 1 {
+		return nil, fmt.Errorf("metadata of broker %d: %d topics", id, len(resp.Topics))
+	}
+	out := map[int32]int32{}
+	for _, p := range resp.Topics[0].Partitions {
+		if p.ErrorCode == 0 && p.Leader >= 0 {
+			out[p.Partition] = p.Leader
 		}
 	}
 	return out, nil
