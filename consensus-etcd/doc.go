@@ -22,6 +22,11 @@
 //     go first, with a write that does not sync, and are let go of before
 //     the fsync, so that a slow disk does not hold up their ticks and
 //     heartbeats. A group whose only voter is this node campaigns at once.
+//     LeaderChanged and Status are updated at the end of the round, after
+//     the apply; the role and term that Group.Leading reads are published
+//     as soon as the inbox is stepped, before the round sends anything, so
+//     a leader that steps down (to vote for another candidate, or on a
+//     later term) stops answering true before its vote can leave.
 //  3. The Raft log is the store's log. A group's state blob holds its
 //     HardState and its latest snapshot (metadata and the state machine's
 //     snapshot bytes, which are small); conf states after the snapshot are

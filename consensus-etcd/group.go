@@ -71,6 +71,10 @@ type group struct {
 	// not heard from. The ticker wakes the leader when one is heard again,
 	// so that it catches up (it may be quiesced too and never ask).
 	qLagging atomic.Pointer[[]uint64]
+	// leadTerm is the term this node leads at as the RawNode has it (0:
+	// it does not lead), for Leading. The worker stores it after stepping
+	// the inbox, before the round sends anything (see publishLead).
+	leadTerm atomic.Uint64
 
 	mu       sync.Mutex
 	in       inbox
@@ -158,6 +162,24 @@ func (g *group) Status() consensus.Status {
 	s.Voters = slices.Clone(s.Voters)
 	s.Learners = slices.Clone(s.Learners)
 	return s
+}
+
+// Leading reports whether the RawNode leads at term, as of the worker's
+// last step: a step-down is visible here before the round that made it
+// sends its vote or acknowledgement. Status, published at the end of the
+// round, may still say leader for a while (an apply in between).
+func (g *group) Leading(term uint64) bool {
+	return term != 0 && g.leadTerm.Load() == term
+}
+
+// publishLead records, for Leading, the role and term in bs. Only the
+// worker holding the group calls it.
+func (g *group) publishLead(bs *raft.BasicStatus) {
+	var t uint64
+	if bs.RaftState == raft.StateLeader {
+		t = bs.GetTerm()
+	}
+	g.leadTerm.Store(t)
 }
 
 func (g *group) statusAndChan() (consensus.Status, chan struct{}, bool) {

@@ -54,6 +54,13 @@ func (e *Engine) process(h *held) {
 		if g.rn.HasReady() {
 			w.rd = g.rn.Ready()
 			w.hasReady = true
+			if w.rd.SoftState != nil || !raft.IsEmptyHardState(w.rd.HardState) {
+				// The role or term may have changed: publish it before
+				// this round sends anything (a vote for another node
+				// leaves only after this).
+				bs := g.rn.BasicStatus()
+				g.publishLead(&bs)
+			}
 		}
 		g.match(&w)
 		ws = append(ws, w)
@@ -486,6 +493,7 @@ func (g *group) after() {
 		bs = g.rn.BasicStatus()
 	}
 	g.maybeQuiesceLeader(&bs)
+	g.publishLead(&bs)
 	g.setStatus(g.makeStatus(&bs))
 	if g.rn.HasReady() {
 		g.e.sched.enqueue(g)
@@ -545,6 +553,7 @@ func toNodes(ids []uint64) []consensus.NodeID {
 // Only the worker holding the group calls it.
 func (g *group) halt(err error, w *work) {
 	w.halted = true
+	g.leadTerm.Store(0)
 	g.mu.Lock()
 	if g.stopped {
 		g.mu.Unlock()

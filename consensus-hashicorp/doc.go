@@ -33,7 +33,10 @@
 //     and term always go together; LeaderChanged is delivered from one
 //     goroutine per group at a time. Every state machine call holds the
 //     group's smMu: calls never overlap and none comes after the group
-//     stopped.
+//     stopped. So LeaderChanged lags the library (behind an Apply in
+//     progress, behind the delivery goroutine's scheduling); Leading reads
+//     the library's own state and term, which it sets before it answers the
+//     request (a vote, an append of a later term) that made it step down.
 //  5. Proposals. Propose tags its entry with a token in the log entry's
 //     Extensions (not stored, only the leader's in-memory copy carries it)
 //     and completes when the FSM applies that token; when this node stops

@@ -269,6 +269,18 @@ func (g *group) Status() consensus.Status {
 	return st
 }
 
+// Leading reads the library's own state and term (atomics it sets in its
+// main goroutine before it answers the request that made it step down),
+// not g.state/g.term: term, state, term again, so that a state read
+// between two equal terms belongs to that term (within a term a node leads
+// at most once).
+func (g *group) Leading(term uint64) bool {
+	if term == 0 || g.r.CurrentTerm() != term {
+		return false
+	}
+	return g.r.State() == raft.Leader && g.r.CurrentTerm() == term
+}
+
 func (g *group) view() (leader consensus.NodeID, state raft.RaftState, changed chan struct{}, stopped bool) {
 	g.mu.Lock()
 	defer g.mu.Unlock()

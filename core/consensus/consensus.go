@@ -114,6 +114,17 @@ type Group interface {
 	Propose(ctx context.Context, data []byte) (uint64, error)
 	// Status is this node's current view of the group.
 	Status() Status
+	// Leading reports whether this node leads the group at term, as the
+	// Raft implementation itself has it at the moment of the call: it turns
+	// false as soon as this node steps down or sees a later term, before
+	// StateMachine.LeaderChanged reports that, and in any case before this
+	// node sends a vote that lets another node lead. (The host keeps its
+	// own view of leadership from LeaderChanged; that view lags, and a
+	// replica that serves reads as leader checks Leading too.) It is called
+	// on every read a leader serves: it must not block, allocate or take a
+	// lock the Raft loop holds for long. It says nothing about a leader cut
+	// off from the others that has not noticed yet: see the package doc.
+	Leading(term uint64) bool
 	// TransferLeadership hands leadership to node to and waits until it
 	// leads (or ctx ends). Only the leader may call it.
 	TransferLeadership(ctx context.Context, to NodeID) error

@@ -21,7 +21,15 @@
 //     Only entries proposed with Propose are passed to Apply; the engine's
 //     own entries (leader no-ops, membership changes) are not, but they take
 //     indexes, so indexes seen by Apply may have gaps. LeaderChanged is
-//     called on every change of leader or term seen by this node.
+//     called on every change of leader or term seen by this node, from the
+//     same goroutine as Apply or another one, and some time after Raft made
+//     the change: a host must not take its own record of LeaderChanged as
+//     proof that it still leads. Group.Leading is the live answer: false
+//     from the moment Raft steps down (or sees a later term) on this node,
+//     before it votes for another candidate. A leader that is cut off and
+//     has not noticed yet still answers true until Raft deposes it (a
+//     leader lease or check-quorum, some election timeouts); only a quorum
+//     round trip (ReadIndex, VerifyLeader) would close that window.
 //  4. Propose returns once the entry is committed and applied on this node,
 //     with its index; it fails with CodeNotLeader (and a leader hint) on a
 //     follower. An error other than CodeNotLeader leaves the outcome unknown:
