@@ -310,6 +310,7 @@ func (b *Broker) startPartition(topic string, index int32, pm partitionMeta) err
 	if err != nil {
 		return err
 	}
+	p.setLive(g)
 	b.mu.Lock()
 	b.parts[pm.Group] = &replica{p: p, g: g, log: log, meta: pm}
 	b.mu.Unlock()

@@ -87,6 +87,12 @@ type snapshotData struct {
 	StartOffset int64 `json:"start_offset"`
 }
 
+// leadership is the part of consensus.Group a partition asks before it
+// serves as leader.
+type leadership interface {
+	Leading(term uint64) bool
+}
+
 // partition is one replica of a topic partition and its state machine.
 type partition struct {
 	topic string
@@ -102,6 +108,11 @@ type partition struct {
 	term       uint64
 	readyTerm  uint64 // the term whose epoch marker this node applied
 	markerWake chan struct{}
+	// live is the group's own, current answer to "do I lead at this
+	// term?" (consensus.Group.Leading); nil until StartGroup returned.
+	// LeaderChanged lags the consensus library, so leader and term above
+	// may still name this node after Raft deposed it.
+	live leadership
 
 	onLeader func(p *partition, term uint64) // called (in a goroutine) when this node becomes leader
 	// onCompact is called after an apply that moved the log start: the
@@ -385,16 +396,36 @@ type servingState struct {
 	startOffset int64
 }
 
+// serving says whether this replica serves as leader, with the offsets to
+// serve. Ready needs three things: LeaderChanged named this node leader at
+// some term, this node applied its epoch marker of that term (so it has
+// applied everything earlier leaders committed), and the consensus group
+// still leads at that term now. The last is asked after the offsets are
+// read: LeaderChanged arrives some time after Raft changed its mind, and
+// a replica that voted for a new leader must stop serving at once, or it
+// answers with a high watermark below what the new leader already served.
 func (p *partition) serving() servingState {
 	p.mu.RLock()
 	defer p.mu.RUnlock()
-	return servingState{
+	ss := servingState{
 		ready:       p.leader == p.self && p.readyTerm == p.term && p.term != 0,
 		leader:      p.leader,
 		term:        p.term,
 		hwm:         p.st.nextOffset,
 		startOffset: p.st.startOffset,
 	}
+	if ss.ready && (p.live == nil || !p.live.Leading(ss.term)) {
+		ss.ready = false
+	}
+	return ss
+}
+
+// setLive sets the group whose Leading serving asks.
+func (p *partition) setLive(l leadership) {
+	p.mu.Lock()
+	p.live = l
+	p.wakeLocked()
+	p.mu.Unlock()
 }
 
 // takeResult returns and forgets the apply result of entry index.
