@@ -401,6 +401,12 @@ func (c *cluster) observe(gs ...groupID) {
 				r.violate("node %d: Status applied %d above commit %d", nd.id, st.Applied, st.Commit)
 			}
 			r.observeStatus(nd.id, st)
+			if grp.Leading(st.Term) {
+				r.observe(nd.id, nd.id, st.Term, "Leading")
+			}
+			if grp.Leading(0) {
+				r.violate("node %d: Leading(0) is true", nd.id)
+			}
 		}
 	}
 	for _, g := range gs {

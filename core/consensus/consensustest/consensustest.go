@@ -48,6 +48,12 @@
 //     partitioned away while the others Compact catches up through a
 //     snapshot (Restore) and ends identical; 200 groups on 3 nodes each
 //     elect a leader and commit.
+//   - Leading is Raft's live answer: it names at most one leader per term
+//     (with Status and LeaderChanged); with one of three nodes stopped, a
+//     node that leads a later term got the old leader's vote, so from then
+//     on the old leader answers Leading false for its term; right after
+//     TransferLeadership returns on the old leader, neither Leading nor
+//     Status calls it leader.
 //   - Errors by code: Propose on a follower gives CodeNotLeader naming the
 //     leader; a second StartGroup gives CodeExists; calls on a stopped
 //     group or engine give CodeStopped.
@@ -139,6 +145,7 @@ func Run(t *testing.T, b Backend, stores StoreMaker, caps Capabilities) {
 		{"LeaderIsolated", testLeaderIsolated},
 		{"LeaderStopped", testLeaderStopped},
 		{"TransferLeadership", testTransferLeadership},
+		{"LeadingFollowsStepDown", testLeadingFollowsStepDown},
 		{"Membership", testMembership},
 		{"RestartAll", testRestartAll},
 		{"SnapshotCatchUp", testSnapshotCatchUp},

@@ -262,6 +262,88 @@ func testTransferLeadership(t *testing.T, s *suite) {
 	c.waitConverged(g, all)
 }
 
+// testLeadingFollowsStepDown: with one of three nodes stopped, leadership
+// moves only with the old leader's vote, and the old leader must stop
+// answering Leading(old term) before that vote leaves (a host serves reads
+// as leader only while Leading holds: a stale answer lets a deposed leader
+// serve a state older than what the new leader served).
+func testLeadingFollowsStepDown(t *testing.T, s *suite) {
+	c := newCluster(t, s, 3, clusterOpts{})
+	const g = 1
+	c.startGroupAll(g)
+	all := c.ids()
+	from, term := c.waitLeader(g, all, c.electBound())
+	if !c.group(from, g).Leading(term) {
+		t.Errorf("leader %d of term %d: Leading(%d) is false", from, term, term)
+	}
+	for _, id := range all {
+		grp := c.group(id, g)
+		if grp.Leading(term+1) || grp.Leading(term-1) || id != from && grp.Leading(term) {
+			t.Errorf("node %d: Leading true for a term it does not lead (leader %d, term %d)", id, from, term)
+		}
+	}
+	c.proposeN(g, "before", 5)
+	c.waitConverged(g, all)
+
+	down := without(all, from)[1]
+	c.stopNode(down)
+	live := without(all, down)
+	to := without(live, from)[0]
+	oldG, newG := c.group(from, g), c.group(to, g)
+
+	// Watch the two live nodes while leadership moves: once to leads a
+	// later term (it has from's vote), from must not lead term.
+	stop := make(chan struct{})
+	watched := make(chan int)
+	go func() {
+		n := 0
+		defer func() { watched <- n }()
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if st := newG.Status(); st.Term > term && newG.Leading(st.Term) && oldG.Leading(term) {
+				c.rec(g).violate("node %d leads term %d while node %d still answers Leading(%d)", to, st.Term, from, term)
+			}
+			n++
+			runtime.Gosched()
+		}
+	}()
+	ctx, cancel := c.ctxTimeout()
+	err := oldG.TransferLeadership(ctx, to)
+	cancel()
+	if err != nil {
+		close(stop)
+		<-watched
+		t.Fatalf("TransferLeadership %d -> %d: %v", from, to, err)
+	}
+	if oldG.Leading(term) {
+		t.Errorf("TransferLeadership %d -> %d returned; node %d still answers Leading(%d)", from, to, from, term)
+	}
+	if st := oldG.Status(); st.Role == consensus.RoleLeader && st.Term <= term {
+		t.Errorf("TransferLeadership %d -> %d returned; node %d's Status still says leader of term %d", from, to, from, st.Term)
+	}
+	got, newTerm := c.waitLeader(g, live, c.electBound())
+	close(stop)
+	t.Logf("leadership %d (term %d) -> %d (term %d); %d polls of both nodes", from, term, got, newTerm, <-watched)
+	c.eventually(c.electBound(), "Leading on the new leader", []groupID{g}, func() (bool, string) {
+		for _, id := range live {
+			if st := c.group(id, g).Status(); st.Role == consensus.RoleLeader && c.group(id, g).Leading(st.Term) {
+				return true, ""
+			}
+		}
+		return false, "no node answers Leading for the term its Status leads"
+	})
+	c.checkViolations()
+
+	c.restartNode(down)
+	c.waitLeader(g, all, c.electBound())
+	c.proposeN(g, "after", 5)
+	c.waitConverged(g, all)
+}
+
 // testMembership: a fourth node starts the group with no members, is added
 // as a voter and catches up; then a follower is removed.
 func testMembership(t *testing.T, s *suite) {
