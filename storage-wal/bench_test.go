@@ -54,10 +54,22 @@ func BenchmarkWrite(b *testing.B) {
 		for _, writers := range []int{1, 8, 64} {
 			for _, groups := range []int{1, 100} {
 				b.Run(fmt.Sprintf("size=%dKiB/writers=%d/groups=%d", size>>10, writers, groups), func(b *testing.B) {
-					benchWrite(b, size, writers, groups)
+					benchWrite(b, *DefaultConfig(), size, writers, groups)
 				})
 			}
 		}
+	}
+}
+
+// BenchmarkWriteSyncMarks is BenchmarkWrite with Config.SyncMarks on (one
+// more pwrite per fsync), for the small writes where it could show.
+func BenchmarkWriteSyncMarks(b *testing.B) {
+	cfg := *DefaultConfig()
+	cfg.SyncMarks = true
+	for _, writers := range []int{1, 8, 64} {
+		b.Run(fmt.Sprintf("size=1KiB/writers=%d/groups=1", writers), func(b *testing.B) {
+			benchWrite(b, cfg, 1<<10, writers, 1)
+		})
 	}
 }
 
@@ -66,9 +78,8 @@ func BenchmarkWrite(b *testing.B) {
 // drifts).
 const phases = 4
 
-func benchWrite(b *testing.B, size, writers, groups int) {
+func benchWrite(b *testing.B, cfg Config, size, writers, groups int) {
 	dir := benchDir(b)
-	cfg := *DefaultConfig()
 	s, err := Open(context.Background(), filepath.Join(dir, "store"), cfg, nil)
 	if err != nil {
 		b.Fatal(err)
