@@ -171,6 +171,7 @@ func Run(ctx context.Context, o RunOptions) (*Result, error) {
 	cancel()
 	if err != nil {
 		fail("drain: %v", err)
+		logReplicaStates(ctx, c, o.Partitions, logf)
 	}
 	w.Fill(h)
 	if epochs1, err := leaders(ctx, adm); err == nil {
@@ -458,6 +459,21 @@ func caughtUpReplicas(ctx context.Context, c Cluster, partitions int32, limit ti
 			return rs, err
 		}
 		time.Sleep(250 * time.Millisecond)
+	}
+}
+
+// logReplicaStates logs what every broker's replicas say of themselves,
+// for a run that could not drain.
+func logReplicaStates(ctx context.Context, c Cluster, partitions int32, logf func(string, ...any)) {
+	rs, err := c.Replicas(ctx, topic, partitions)
+	if err != nil {
+		logf("replica states: %v", err)
+		return
+	}
+	for p := range partitions {
+		for _, r := range rs[p] {
+			logf("replica p%d on broker %d: leader %d term %d offsets [%d, %d)", p, r.Broker, r.Leader, r.Term, r.Start, r.Next)
+		}
 	}
 }
 
