@@ -45,4 +45,15 @@
 //     per peer per heartbeat interval, not one per group). A proposal or a
 //     message from a peer wakes the group; a leader that stops hearing from
 //     a quorum wakes and keeps ticking, so that CheckQuorum can depose it.
+//  6. ReadBarrier is raft's ReadIndex with ReadOnlySafe (no lease): the
+//     calls queued for a group go to the worker in its inbox; with no
+//     round in flight the worker issues one ReadIndex for all of them
+//     (a quiesced leader wakes for it and may quiesce again once no read
+//     is pending), and calls arriving meanwhile wait for the next round, so
+//     that each round started after its callers arrived. The ReadState in
+//     a Ready is matched by its request context; its callers return once
+//     the group has applied the read index. A round in flight fails with
+//     CodeNotLeader as soon as the node no longer leads at its term (raft
+//     drops pending reads when it steps down). A one-voter group confirms
+//     in the same round.
 package etcd

@@ -178,6 +178,7 @@ func (e *Engine) newGroup(ctx context.Context, spec consensus.GroupSpec) (*group
 		MaxCommittedSizePerReady:  4 * e.cfg.MaxSizePerMsg,
 		MaxInflightMsgs:           e.cfg.MaxInflightMsgs,
 		CheckQuorum:               true,
+		ReadOnlyOption:            raft.ReadOnlySafe, // ReadBarrier: a quorum round per read, no lease
 		PreVote:                   true,
 		DisableProposalForwarding: true,
 		StepDownOnRemoval:         true,

@@ -50,6 +50,7 @@ type inbox struct {
 	props       []*proposal
 	transfers   []uint64
 	compacts    []*compaction
+	reads       []*readReq
 	unreachable []uint64
 	snaps       []snapReport
 	stop        bool
@@ -75,6 +76,8 @@ type group struct {
 	// it does not lead), for Leading. The worker stores it after stepping
 	// the inbox, before the round sends anything (see publishLead).
 	leadTerm atomic.Uint64
+	// readRounds counts the ReadIndex requests issued (see read.go).
+	readRounds atomic.Uint64
 
 	mu       sync.Mutex
 	in       inbox
@@ -91,6 +94,7 @@ type group struct {
 	pending  map[uint64]*proposal
 	applied  uint64
 	reported struct{ lead, term uint64 }
+	reads    reads
 }
 
 // confAt is the conf state in force from index on.

@@ -107,6 +107,7 @@ func (e *Engine) finish(ws []work) {
 				g.halt(consensus.Errorf(consensus.CodeInternal, "group %d: apply: %w", g.id, err), w)
 				continue
 			}
+			g.readStates(w.rd.ReadStates)
 			g.rn.Advance(w.rd)
 		}
 		g.after()
@@ -162,6 +163,10 @@ func (g *group) step(w *work) {
 	}
 	for _, c := range in.compacts {
 		c.done <- g.compact(c.ctx)
+	}
+	if len(in.reads) > 0 {
+		g.reads.queue = append(g.reads.queue, in.reads...)
+		g.issueRead()
 	}
 	w.in = inbox{} // all settled or handed to raft
 }
@@ -492,6 +497,7 @@ func (g *group) after() {
 		_ = g.rn.Campaign()
 		bs = g.rn.BasicStatus()
 	}
+	g.settleReads(&bs)
 	g.maybeQuiesceLeader(&bs)
 	g.publishLead(&bs)
 	g.setStatus(g.makeStatus(&bs))
@@ -570,7 +576,11 @@ func (g *group) halt(err error, w *work) {
 		for _, c := range q.compacts {
 			c.done <- err
 		}
+		for _, r := range q.reads {
+			r.finish(err)
+		}
 	}
+	g.failReads(err)
 	for _, p := range w.accepted {
 		p.finish(err)
 	}

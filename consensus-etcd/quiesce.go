@@ -67,7 +67,7 @@ func (g *group) maybeQuiesceLeader(bs *raft.BasicStatus) {
 	e := g.e
 	if !e.cfg.Quiesce || g.quiesced.Load() || bs.RaftState != raft.StateLeader ||
 		bs.LeadTransferee != 0 || bs.Applied != bs.GetCommit() || g.applied != bs.GetCommit() ||
-		len(g.pending) > 0 || g.rn.HasReady() {
+		len(g.pending) > 0 || !g.reads.idle() || g.rn.HasReady() {
 		return
 	}
 	last, err := g.rs.LastIndex()
@@ -75,7 +75,7 @@ func (g *group) maybeQuiesceLeader(bs *raft.BasicStatus) {
 		return
 	}
 	g.mu.Lock()
-	busy := len(g.in.props) > 0 || len(g.in.msgs) > 0 || len(g.in.transfers) > 0
+	busy := len(g.in.props) > 0 || len(g.in.msgs) > 0 || len(g.in.transfers) > 0 || len(g.in.reads) > 0
 	g.mu.Unlock()
 	if busy {
 		return

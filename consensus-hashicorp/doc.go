@@ -42,6 +42,15 @@
 //     and completes when the FSM applies that token; when this node stops
 //     leading, pending proposals fail with an unknown outcome. So no
 //     goroutine waits on the library's futures for proposals.
+//  6. ReadBarrier. Calls gather for the next round while one runs; a
+//     round (one goroutine) numbers outgoing requests from a fence on,
+//     calls VerifyLeader (which heartbeats every follower at once) and
+//     then waits until a majority of voters answered, at the round's
+//     term, a request numbered after the fence (see acks: VerifyLeader
+//     alone counts answers to requests sent before it, and idleAppends
+//     answers some appends without a round trip), then until the FSM has
+//     applied the commit index of the start (or the first index of the
+//     leader's term, if later).
 //
 // # Cost
 //

@@ -52,6 +52,7 @@ func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
 	}
 	if n := len(logs); n > 0 {
 		g.applied.Store(logs[n-1].Index)
+		g.applyWake.notify()
 	}
 	if err != nil {
 		g.fail(err)
@@ -122,5 +123,6 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 		}
 	}
 	g.applied.Store(st.smIndex + uint64(len(st.entries)))
+	g.applyWake.notify()
 	return nil
 }

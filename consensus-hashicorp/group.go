@@ -41,7 +41,10 @@ type group struct {
 	doneC chan struct{}   // closed once stop finished
 	wg    sync.WaitGroup  // serve and delivery goroutines
 
-	applied atomic.Uint64
+	applied   atomic.Uint64
+	applyWake applyWake // for ReadBarrier calls waiting for an index
+	// readRounds counts ReadBarrier rounds (see read.go).
+	readRounds atomic.Uint64
 
 	smMu     sync.Mutex // held around every state machine call
 	smClosed bool
@@ -62,6 +65,11 @@ type group struct {
 	transferring bool
 	stopped      bool
 	failed       error
+	// ReadBarrier rounds: the running one, and the one gathering callers.
+	readCur, readNext *readRound
+	// leadStart is the first index of the term leadStartTerm in which this
+	// node became leader: the library appends a no-op there first.
+	leadStart, leadStartTerm uint64
 }
 
 var _ consensus.Group = (*group)(nil)
@@ -89,6 +97,10 @@ func (g *group) observe(o *raft.Observation) bool {
 			g.state = d
 			if d != raft.Leader {
 				g.sweepLocked()
+			} else {
+				// The library calls observers from its main goroutine
+				// before its leader loop appends the term's no-op.
+				g.leadStart, g.leadStartTerm = g.r.LastIndex()+1, g.r.CurrentTerm()
 			}
 			g.signalLocked()
 		}

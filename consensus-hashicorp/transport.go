@@ -111,6 +111,7 @@ type vtrans struct {
 	consumer chan raft.RPC
 	hb       atomic.Pointer[func(raft.RPC)]
 	idle     idleAppends
+	acks     acks        // for ReadBarrier: see read.go
 	ready    atomic.Bool // the group watches the library: requests may flow
 
 	mu    sync.Mutex
@@ -153,9 +154,13 @@ func isHeartbeat(a *raft.AppendEntriesRequest) bool {
 }
 
 func (t *vtrans) AppendEntries(_ raft.ServerID, target raft.ServerAddress, args *raft.AppendEntriesRequest, resp *raft.AppendEntriesResponse) error {
+	seq := t.acks.next()
 	if isHeartbeat(args) {
 		err := roundTrip(t, target, msgHeartbeat, args, resp, t.e.cfg.HeartbeatTimeout)
 		t.idle.heartbeat(target, err == nil && resp.Success && resp.Term == args.Term)
+		if err == nil && resp.Term == args.Term {
+			t.acks.note(target, args.Term, seq)
+		}
 		return err
 	}
 	empty := len(args.Entries) == 0
@@ -168,6 +173,9 @@ func (t *vtrans) AppendEntries(_ raft.ServerID, target raft.ServerAddress, args 
 	err := roundTrip(t, target, msgAppend, args, resp, t.e.cfg.RPCTimeout)
 	if empty {
 		t.idle.note(target, args, resp, err)
+	}
+	if err == nil && resp.Term == args.Term {
+		t.acks.note(target, args.Term, seq)
 	}
 	return err
 }

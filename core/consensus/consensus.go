@@ -125,6 +125,23 @@ type Group interface {
 	// lock the Raft loop holds for long. It says nothing about a leader cut
 	// off from the others that has not noticed yet: see the package doc.
 	Leading(term uint64) bool
+	// ReadBarrier returns nil once this node has confirmed that it still
+	// leads the group at term, by a round of messages with a quorum of the
+	// voters that started after the call (Raft's ReadIndex, thesis §6.4),
+	// and has applied everything committed before the call: state the
+	// host reads from its StateMachine after ReadBarrier returned is at
+	// least as new as anything any leader had committed when it was
+	// called. It fails with CodeNotLeader (and a leader hint) when this
+	// node does not lead at term or stops leading before the round
+	// confirms it, with CodeStopped when the group stops, and with
+	// CodeTimeout wrapping ctx's error when ctx ends first; a leader cut
+	// off from a quorum never returns nil, it blocks until Raft deposes it
+	// or ctx ends. Concurrent calls share rounds: a call joins the next
+	// round that starts after it arrived, so its cost is at most two round
+	// trips to the fastest quorum, one message per follower per round
+	// whatever the number of callers. A group whose only voter is this
+	// node returns at once.
+	ReadBarrier(ctx context.Context, term uint64) error
 	// TransferLeadership hands leadership to node to and waits until it
 	// leads (or ctx ends). Only the leader may call it.
 	TransferLeadership(ctx context.Context, to NodeID) error

@@ -28,8 +28,15 @@
 //     from the moment Raft steps down (or sees a later term) on this node,
 //     before it votes for another candidate. A leader that is cut off and
 //     has not noticed yet still answers true until Raft deposes it (a
-//     leader lease or check-quorum, some election timeouts); only a quorum
-//     round trip (ReadIndex, VerifyLeader) would close that window.
+//     leader lease or check-quorum, some election timeouts).
+//     Group.ReadBarrier closes that window: it returns nil only after a quorum
+//     round trip that started after the call confirmed this node still
+//     leads at the term, and after this node applied everything committed
+//     before the call. A host that must never serve state older than some
+//     other leader already served (a high watermark read after another
+//     read saw a higher one) calls it first and reads its StateMachine's
+//     state after it returned, never before. Calls are coalesced into
+//     shared rounds.
 //  4. Propose returns once the entry is committed and applied on this node,
 //     with its index; it fails with CodeNotLeader (and a leader hint) on a
 //     follower. An error other than CodeNotLeader leaves the outcome unknown:

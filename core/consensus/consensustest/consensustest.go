@@ -54,6 +54,13 @@
 //     on the old leader answers Leading false for its term; right after
 //     TransferLeadership returns on the old leader, neither Leading nor
 //     Status calls it leader.
+//   - ReadBarrier: nil on a healthy leader at its term, after which it has
+//     applied what was committed before the call; CodeNotLeader on a
+//     follower or for another term; 320 concurrent calls all confirm; a
+//     one-voter group confirms at once. A leader cut off from both
+//     followers (it hears nothing) never gets nil, whether it is called at
+//     the cut or after the others elected a new leader that committed
+//     more; the new leader's barrier succeeds.
 //   - Errors by code: Propose on a follower gives CodeNotLeader naming the
 //     leader; a second StartGroup gives CodeExists; calls on a stopped
 //     group or engine give CodeStopped.
@@ -146,6 +153,8 @@ func Run(t *testing.T, b Backend, stores StoreMaker, caps Capabilities) {
 		{"LeaderStopped", testLeaderStopped},
 		{"TransferLeadership", testTransferLeadership},
 		{"LeadingFollowsStepDown", testLeadingFollowsStepDown},
+		{"ReadBarrier", testReadBarrier},
+		{"ReadBarrierDeposed", testReadBarrierDeposed},
 		{"Membership", testMembership},
 		{"RestartAll", testRestartAll},
 		{"SnapshotCatchUp", testSnapshotCatchUp},
