@@ -615,9 +615,22 @@ func (b *Broker) Produce(ctx context.Context, req protocol.ProduceRequest) proto
 	return res
 }
 
+// readBarrierTimeout bounds the wait of a read for its barrier: a leader
+// that cannot reach a quorum answers NOT_LEADER_OR_FOLLOWER by then even
+// if Raft has not deposed it yet (an etcd node whose disk stalls does not
+// tick, so it never steps down while the stall lasts).
+const readBarrierTimeout = leaderSettle
+
 // Fetch implements protocol.Host: it reads what is there and, while that is
-// less than MinBytes, waits for commits until MaxWait.
+// less than MinBytes, waits for commits until MaxWait. Every answer is
+// read after a read barrier on each partition (see fetchOnce), so the
+// barrier comes right before the response is built, also after a wait.
 func (b *Broker) Fetch(ctx context.Context, req protocol.FetchRequest) []protocol.FetchResult {
+	confirm := b.cfg.LinearizableReads
+	out, total, stop := b.fetchOnce(ctx, req, confirm)
+	if stop || total >= int(req.MinBytes) || req.MaxWait <= 0 {
+		return out
+	}
 	wake := make(chan struct{}, 1)
 	var registered []*partition
 	defer func() {
@@ -625,36 +638,84 @@ func (b *Broker) Fetch(ctx context.Context, req protocol.FetchRequest) []protoco
 			p.removeWaiter(wake)
 		}
 	}()
+	for _, fp := range req.Partitions {
+		if r, _, code := b.lookup(fp.Topic, fp.Partition); code == protocol.ErrNone {
+			r.p.addWaiter(wake)
+			registered = append(registered, r.p)
+		}
+	}
 	deadline := time.NewTimer(req.MaxWait)
 	defer deadline.Stop()
-	for {
-		out, total, stop := b.fetchOnce(req)
-		if stop || total >= int(req.MinBytes) || req.MaxWait <= 0 {
+	// Look again: a commit may have landed before registering. This look
+	// only decides whether to wait; an answer is read again, confirmed.
+	expired := false
+	if _, total, stop := b.fetchOnce(ctx, req, false); !stop && total < int(req.MinBytes) {
+		select {
+		case <-wake:
+		case <-deadline.C:
+			expired = true
+		case <-ctx.Done():
 			return out
 		}
-		if registered == nil {
-			for _, fp := range req.Partitions {
-				if r, _, code := b.lookup(fp.Topic, fp.Partition); code == protocol.ErrNone {
-					r.p.addWaiter(wake)
-					registered = append(registered, r.p)
-				}
-			}
-			continue // re-read: a commit may have landed before registering
+	}
+	for {
+		out, total, stop = b.fetchOnce(ctx, req, confirm)
+		if expired || stop || total >= int(req.MinBytes) {
+			return out
 		}
 		select {
 		case <-wake:
 		case <-deadline.C:
-			out, _, _ := b.fetchOnce(req)
-			return out
+			expired = true
 		case <-ctx.Done():
 			return out
 		}
 	}
 }
 
-// fetchOnce reads every partition once. stop reports an error that should
-// be returned at once.
-func (b *Broker) fetchOnce(req protocol.FetchRequest) (out []protocol.FetchResult, total int, stop bool) {
+// confirmReads runs the read barrier (consensus.Group.ReadBarrier) of every
+// partition this broker serves as leader, concurrently (a barrier is a
+// round trip; concurrent reads of a partition share its rounds), and
+// returns, per partition, the term it confirmed (0: not confirmed). The
+// caller takes the state it answers with afterwards, at that term.
+func (b *Broker) confirmReads(ctx context.Context, parts []protocol.FetchPartition) []uint64 {
+	terms := make([]uint64, len(parts))
+	ctx, cancel := context.WithTimeout(ctx, readBarrierTimeout)
+	defer cancel()
+	var wg sync.WaitGroup
+	for i, fp := range parts {
+		r, _, code := b.lookup(fp.Topic, fp.Partition)
+		if code != protocol.ErrNone {
+			continue
+		}
+		ss := r.p.serving()
+		if !ss.ready {
+			continue
+		}
+		confirm := func() {
+			if r.p.readBarrier(ctx, ss.term) == nil {
+				terms[i] = ss.term
+			}
+		}
+		if len(parts) == 1 {
+			confirm()
+		} else {
+			wg.Go(confirm)
+		}
+	}
+	wg.Wait()
+	return terms
+}
+
+// fetchOnce reads every partition once; with confirm, after confirmReads,
+// and a partition whose barrier failed (or whose term moved since) answers
+// NOT_LEADER_OR_FOLLOWER. stop reports an error that should be returned at
+// once.
+func (b *Broker) fetchOnce(ctx context.Context, req protocol.FetchRequest, confirm bool) (out []protocol.FetchResult, total int, stop bool) {
+	var terms []uint64
+	if confirm {
+		terms = b.confirmReads(ctx, req.Partitions)
+	}
 	out = make([]protocol.FetchResult, len(req.Partitions))
 	budget := int(req.MaxBytes)
 	if budget <= 0 {
@@ -670,7 +731,7 @@ func (b *Broker) fetchOnce(req protocol.FetchRequest) (out []protocol.FetchResul
 			continue
 		}
 		ss := r.p.serving()
-		if !ss.ready {
+		if !ss.ready || confirm && ss.term != terms[i] {
 			fr.Err, stop = protocol.ErrNotLeaderOrFollower, true
 			continue
 		}
@@ -761,6 +822,17 @@ func (b *Broker) ListOffsets(ctx context.Context, req protocol.ListOffsetsReques
 	if !ss.ready {
 		res.Err = protocol.ErrNotLeaderOrFollower
 		return res
+	}
+	if b.cfg.LinearizableReads {
+		// Confirm leadership, then read the offsets to answer with.
+		bctx, cancel := context.WithTimeout(ctx, readBarrierTimeout)
+		err := r.p.readBarrier(bctx, ss.term)
+		cancel()
+		term := ss.term
+		if ss = r.p.serving(); err != nil || !ss.ready || ss.term != term {
+			res.Err = protocol.ErrNotLeaderOrFollower
+			return res
+		}
 	}
 	res.LeaderEpoch = int32(ss.term)
 	switch req.Timestamp {

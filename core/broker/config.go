@@ -36,6 +36,13 @@ type Config struct {
 	// topic's retention.ms and retention.bytes (by proposing a truncation
 	// of the log prefix, which every replica applies).
 	RetentionCheckInterval time.Duration `koanf:"retention_check_interval"`
+	// LinearizableReads makes Fetch and ListOffsets confirm leadership with
+	// a quorum round (consensus.Group.ReadBarrier, shared by concurrent
+	// reads) before they read the high watermark and records they answer
+	// with. With false, a leader cut off from the others can answer reads
+	// from stale state for up to an election timeout: watermarks may then
+	// go backwards.
+	LinearizableReads bool `koanf:"linearizable_reads"`
 
 	// OffsetsTopicPartitions is the partition count of __consumer_offsets
 	// when it is created (on the first FindCoordinator). Once the topic
@@ -66,6 +73,7 @@ func DefaultConfig() Config {
 		BalanceInterval:          5 * time.Second,
 		ProduceTimeout:           30 * time.Second,
 		RetentionCheckInterval:   30 * time.Second,
+		LinearizableReads:        true,
 
 		OffsetsTopicPartitions:     50, // Kafka's offsets.topic.num.partitions
 		GroupInitialRebalanceDelay: 3 * time.Second,

@@ -91,6 +91,7 @@ type snapshotData struct {
 // serves as leader.
 type leadership interface {
 	Leading(term uint64) bool
+	ReadBarrier(ctx context.Context, term uint64) error
 }
 
 // partition is one replica of a topic partition and its state machine.
@@ -418,6 +419,20 @@ func (p *partition) serving() servingState {
 		ss.ready = false
 	}
 	return ss
+}
+
+// readBarrier waits until the group confirmed, with a quorum, that it
+// still leads at term and applied everything committed before the call
+// (consensus.Group.ReadBarrier). A read that must not go back in time
+// calls it first and takes its serving state after it returned.
+func (p *partition) readBarrier(ctx context.Context, term uint64) error {
+	p.mu.RLock()
+	l := p.live
+	p.mu.RUnlock()
+	if l == nil {
+		return consensus.ErrNotLeader
+	}
+	return l.ReadBarrier(ctx, term)
 }
 
 // setLive sets the group whose Leading serving asks.

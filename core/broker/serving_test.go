@@ -7,6 +7,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/chronik-go/chronik/core/consensus"
 	"github.com/chronik-go/chronik/core/protocol"
@@ -19,9 +20,14 @@ type fakeGroup struct {
 	p        *partition
 	leadTerm atomic.Uint64 // Leading(t) is t == leadTerm (0: not leading)
 
+	barriers atomic.Int64 // ReadBarrier calls
+
 	mu        sync.Mutex
 	index     uint64
 	proposals int
+	// barrier, if set, is what ReadBarrier does for a term this group
+	// leads (nil: confirm at once).
+	barrier func(term uint64) error
 }
 
 var _ consensus.Group = (*fakeGroup)(nil)
@@ -29,6 +35,26 @@ var _ consensus.Group = (*fakeGroup)(nil)
 func (g *fakeGroup) ID() consensus.GroupID { return g.p.group }
 
 func (g *fakeGroup) Leading(term uint64) bool { return term != 0 && g.leadTerm.Load() == term }
+
+func (g *fakeGroup) ReadBarrier(ctx context.Context, term uint64) error {
+	g.barriers.Add(1)
+	if !g.Leading(term) {
+		return consensus.NotLeader(0)
+	}
+	g.mu.Lock()
+	f := g.barrier
+	g.mu.Unlock()
+	if f != nil {
+		return f(term)
+	}
+	return nil
+}
+
+func (g *fakeGroup) setBarrier(f func(term uint64) error) {
+	g.mu.Lock()
+	g.barrier = f
+	g.mu.Unlock()
+}
 
 // apply commits data as the next entry at term.
 func (g *fakeGroup) apply(term uint64, data []byte) (uint64, error) {
@@ -247,5 +273,68 @@ func TestServingWithoutGroup(t *testing.T) {
 	p.setLive(g)
 	if ss := p.serving(); !ss.ready || ss.term != 3 {
 		t.Fatalf("serving with a group leading term 3: %+v", ss)
+	}
+}
+
+// TestReadsWaitForTheBarrier: Fetch and ListOffsets confirm leadership
+// with the group's read barrier before they read what they answer with.
+// A leader that Raft has not deposed yet (Leading still true) but that
+// cannot confirm with a quorum (cut off: a new leader may already have
+// served a higher watermark) answers NOT_LEADER_OR_FOLLOWER, without a
+// watermark; state applied while the barrier waited is what is served;
+// with broker.linearizable_reads false the barrier is not called.
+func TestReadsWaitForTheBarrier(t *testing.T) {
+	h := newServingHarness(t)
+	ctx := context.Background()
+	h.p.LeaderChanged(ctx, 1, 5)
+	h.g.leadTerm.Store(5)
+	if _, err := h.g.apply(5, epochEntry(5)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.g.apply(5, append([]byte{cmdRecords}, makeBatch(-1, -1, -1, 3, 0)...)); err != nil {
+		t.Fatal(err)
+	}
+	h.wantServing("leader of term 5, barrier confirms", 3, 5)
+	if n := h.g.barriers.Load(); n < 2 {
+		t.Errorf("fetch and list offsets called the barrier %d times, want at least 2", n)
+	}
+
+	// The barrier applies an entry committed before it was called: the
+	// answer must include it (read after the barrier, not before).
+	h.g.setBarrier(func(term uint64) error {
+		h.g.setBarrier(nil)
+		_, err := h.g.apply(term, append([]byte{cmdRecords}, makeBatch(-1, -1, -1, 1, 0)...))
+		return err
+	})
+	// (List offsets: the harness has no log for a fetch to read records
+	// from, and a fetch at offset 3 would find the new one.)
+	if lo := h.listEnd(); lo.Err != protocol.ErrNone || lo.Offset != 4 {
+		t.Errorf("list offsets with an apply during the barrier: %+v; want end offset 4", lo)
+	}
+
+	// Cut off: Raft still leads at term 5, the barrier cannot confirm.
+	cut := func(uint64) error { return consensus.NotLeader(0) }
+	h.g.setBarrier(cut)
+	if fr := h.fetch(); fr.Err != protocol.ErrNotLeaderOrFollower || fr.HighWatermark != -1 || fr.LogStartOffset != -1 || fr.Records != nil {
+		t.Errorf("fetch on a leader whose barrier failed: %+v; want NOT_LEADER_OR_FOLLOWER and no offsets", fr)
+	}
+	if lo := h.listEnd(); lo.Err != protocol.ErrNotLeaderOrFollower || lo.Offset != -1 {
+		t.Errorf("list offsets on a leader whose barrier failed: %+v; want NOT_LEADER_OR_FOLLOWER", lo)
+	}
+	// A long poll too: the barrier comes before the answer it builds.
+	ss := h.p.serving()
+	out := h.b.Fetch(ctx, protocol.FetchRequest{MaxBytes: 1 << 20, MinBytes: 1, MaxWait: time.Millisecond,
+		Partitions: []protocol.FetchPartition{{Topic: "t", Offset: ss.hwm, MaxBytes: 1 << 20, LeaderEpoch: -1}}})
+	if fr := out[0]; fr.Err != protocol.ErrNotLeaderOrFollower || fr.HighWatermark != -1 {
+		t.Errorf("long-poll fetch on a leader whose barrier failed: %+v; want NOT_LEADER_OR_FOLLOWER", fr)
+	}
+
+	// Without linearizable reads the barrier is not asked (and the stale
+	// leader serves: what the option trades away).
+	h.b.cfg.LinearizableReads = false
+	before := h.g.barriers.Load()
+	h.wantServing("linearizable_reads off", 4, 5)
+	if n := h.g.barriers.Load() - before; n != 0 {
+		t.Errorf("linearizable_reads off: the barrier was called %d times", n)
 	}
 }
