@@ -1,0 +1,179 @@
+package integration
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chronik-go/chronik/core/component"
+	"github.com/chronik-go/chronik/core/config"
+	"github.com/chronik-go/chronik/core/netfault"
+	"github.com/chronik-go/chronik/integration/chaos"
+	wal "github.com/chronik-go/chronik/storage-wal"
+)
+
+// inprocChaos is a chaos.Cluster of in-process brokers (Cluster with Raft
+// proxies). A pause cannot freeze a goroutine set, so it is not offered.
+type inprocChaos struct {
+	c *Cluster
+}
+
+func newInprocChaos(t testing.TB, backend string) *inprocChaos {
+	c := StartCluster(t, Options{
+		Brokers: 3, Consensus: component.Type(backend), RaftProxies: true,
+		Configure: func(cfg *config.Config) {
+			if wc, ok := cfg.Storage.Config.(*wal.Config); ok {
+				wc.SyncMarks = true
+				wc.SegmentSize = 1 << 20
+			}
+		},
+	})
+	return &inprocChaos{c: c}
+}
+
+func (p *inprocChaos) Size() int                         { return p.c.Size() }
+func (p *inprocChaos) KafkaAddrs() []string              { return p.c.Addrs() }
+func (p *inprocChaos) Network() *netfault.Network[int32] { return p.c.Network() }
+func (p *inprocChaos) Kill(id int32) error               { p.c.Kill(int(id - 1)); return nil }
+func (p *inprocChaos) Pause(int32) error                 { return errors.ErrUnsupported }
+func (p *inprocChaos) Resume(int32) error                { return errors.ErrUnsupported }
+func (p *inprocChaos) Close() error                      { p.c.Close(); return nil }
+func (p *inprocChaos) Start(id int32) error {
+	if err := p.c.start(int(id - 1)); err != nil {
+		return fmt.Errorf("restart broker %d: %w", id, err)
+	}
+	return nil
+}
+
+// PowerLoss kills the broker (its store closes, syncing what it wrote:
+// in-process, the marks are what the store knew synced before that) and
+// cuts its WAL back.
+func (p *inprocChaos) PowerLoss(id int32, rng *rand.Rand) (string, error) {
+	p.c.Kill(int(id - 1))
+	pl, err := wal.SimulatePowerLoss(filepath.Join(p.c.DataDir(int(id-1)), "storage"), rng)
+	if err != nil {
+		return "", err
+	}
+	return pl.String(), nil
+}
+
+func (p *inprocChaos) Replicas(_ context.Context, topic string, partitions int32) (map[int32][]chaos.Replica, error) {
+	out := map[int32][]chaos.Replica{}
+	for i := range p.c.Size() {
+		n := p.c.Node(i)
+		if n == nil {
+			continue
+		}
+		for part := range partitions {
+			b, st, err := n.Broker.ReplicaRecords(topic, part)
+			if err != nil {
+				continue
+			}
+			out[part] = append(out[part], chaos.Replica{
+				Broker: int32(i + 1), Partition: part, Leader: int32(st.Leader), Term: st.Term,
+				Start: st.StartOffset, Next: st.NextOffset, Bytes: b,
+			})
+		}
+	}
+	return out, nil
+}
+
+// chaosSeed is CHRONIK_CHAOS_SEED, to replay a failed run, or a new seed.
+func chaosSeed(t testing.TB) uint64 {
+	if v := os.Getenv("CHRONIK_CHAOS_SEED"); v != "" {
+		s, err := strconv.ParseUint(v, 10, 64)
+		if err != nil {
+			t.Fatalf("CHRONIK_CHAOS_SEED: %v", err)
+		}
+		return s
+	}
+	return uint64(time.Now().UnixNano())
+}
+
+func checkChaos(t *testing.T, res *chaos.Result) {
+	t.Helper()
+	t.Logf("%s: %d cycles: %s\n%s", res.Backend, res.Cycles, res.Steps, chaos.Markdown([]chaos.Summary{chaos.Summarize(res)}))
+	for _, e := range res.Errors {
+		t.Errorf("harness: %s", e)
+	}
+	if !res.Report.OK() {
+		t.Errorf("anomalies (replay with CHRONIK_CHAOS_SEED=%d):\n%s", res.Seed, res.Report.String())
+	}
+	if res.Cycles == 0 || res.Report.Sends.OK == 0 {
+		t.Errorf("the run proves nothing: %d cycles, %d acknowledged sends", res.Cycles, res.Report.Sends.OK)
+	}
+}
+
+// TestChaosInProcess runs a few fault cycles against in-process brokers:
+// kills, Raft-link partitions, latency and power losses.
+func TestChaosInProcess(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, consensus component.Type) {
+		seed := chaosSeed(t)
+		res, err := chaos.Run(context.Background(), chaos.RunOptions{
+			Backend: string(consensus), Seed: seed, Cycles: 4,
+			Kinds:  []string{chaos.KindKill, chaos.KindPartition, chaos.KindPowerLoss, chaos.KindLatency},
+			MinFor: time.Second, MaxFor: 2 * time.Second,
+			NewCluster: func(context.Context, string) (chaos.Cluster, error) {
+				return newInprocChaos(t, string(consensus)), nil
+			},
+			Logf: t.Logf,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkChaos(t, res)
+	})
+}
+
+var chronikBinary = sync.OnceValues(func() (string, error) {
+	dir, err := os.MkdirTemp("", "chronik-bin-")
+	if err != nil {
+		return "", err
+	}
+	return chaos.BuildBinary(context.Background(), dir)
+})
+
+// TestChaosProcesses is the short version of `chronik verify`: a cluster
+// of chronik serve processes per backend, every fault kind, the same seed.
+func TestChaosProcesses(t *testing.T) {
+	bin, err := chronikBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	seed := chaosSeed(t)
+	var sums []chaos.Summary
+	forEachBackend(t, func(t *testing.T, consensus component.Type) {
+		res, err := chaos.Run(context.Background(), chaos.RunOptions{
+			Backend: string(consensus), Seed: seed, Cycles: 5,
+			Kinds:  []string{chaos.KindKill, chaos.KindPause, chaos.KindPartition, chaos.KindPowerLoss, chaos.KindLatency},
+			Binary: bin, Dir: t.TempDir(), Logf: t.Logf,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkChaos(t, res)
+		if t.Failed() {
+			for i := 1; i <= 3; i++ {
+				if b, err := os.ReadFile(filepath.Join(res.Dir, fmt.Sprintf("broker-%d.log", i))); err == nil && len(b) > 0 {
+					t.Logf("broker-%d.log (tail):\n%s", i, tail(b, 4000))
+				}
+			}
+		}
+		sums = append(sums, chaos.Summarize(res))
+	})
+	t.Logf("seed %d\n%s", seed, chaos.Markdown(sums))
+}
+
+func tail(b []byte, n int) []byte {
+	if len(b) > n {
+		return b[len(b)-n:]
+	}
+	return b
+}
