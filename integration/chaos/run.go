@@ -125,7 +125,7 @@ func Run(ctx context.Context, o RunOptions) (*Result, error) {
 	if _, err := waitLeaders(ctx, adm, o.Partitions, 60*time.Second); err != nil {
 		return nil, err
 	}
-	epochs0, _ := leaders(ctx, adm)
+	epochs0 := allEpochs(ctx, adm, o.Partitions)
 
 	wo := o.Workload
 	wo.Addrs, wo.Topic, wo.Partitions = c.KafkaAddrs(), topic, o.Partitions
@@ -174,18 +174,23 @@ func Run(ctx context.Context, o RunOptions) (*Result, error) {
 		logReplicaStates(ctx, c, o.Partitions, logf)
 	}
 	w.Fill(h)
-	if epochs1, err := leaders(ctx, adm); err == nil {
-		for p, e := range epochs1 {
-			if e0, ok := epochs0[p]; ok && e > e0 {
-				h.Elections += int64(e - e0)
-			}
+	epochs1 := allEpochs(ctx, adm, o.Partitions)
+	for p, e := range epochs1 {
+		if e0, ok := epochs0[p]; ok && e > e0 {
+			h.Elections += int64(e - e0)
 		}
+	}
+	if len(epochs0) != int(o.Partitions) || len(epochs1) != int(o.Partitions) {
+		logf("leader epochs of %d and %d of %d partitions known at the start and end: elections undercounted", len(epochs0), len(epochs1), o.Partitions)
 	}
 	if h.Replicas, err = caughtUpReplicas(ctx, c, o.Partitions, 90*time.Second); err != nil {
 		fail("replicas: %v", err)
 	}
 	res.Report = Check(h)
 	res.Stats = ComputeStats(h)
+	for _, d := range FailoverDetails(h) {
+		logf("%s", d)
+	}
 	if o.Dir != "" {
 		if err := writeHistorySummary(filepath.Join(o.Dir, "anomalies.txt"), res); err != nil {
 			logf("write summary: %v", err)
@@ -396,6 +401,19 @@ func leaderMapFrom(ctx context.Context, cl *kgo.Client, id int32) (map[int32]int
 		}
 	}
 	return out, nil
+}
+
+// allEpochs returns every partition's leader epoch, retrying (up to 30 s)
+// until metadata names a leader for each.
+func allEpochs(ctx context.Context, adm *kadm.Client, partitions int32) map[int32]int32 {
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		m, err := leaders(ctx, adm)
+		if err == nil && len(m) == int(partitions) || time.Now().After(deadline) || ctx.Err() != nil {
+			return m
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
 
 // leaderMap returns each partition's leader, as metadata names it.

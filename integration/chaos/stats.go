@@ -1,6 +1,7 @@
 package chaos
 
 import (
+	"fmt"
 	"slices"
 	"time"
 )
@@ -50,7 +51,6 @@ func ComputeStats(h *History) Stats {
 	for _, ends := range okEnds {
 		slices.SortFunc(ends, func(a, b time.Time) int { return a.Compare(b) })
 	}
-faults:
 	for _, f := range h.Faults {
 		if len(f.Led) == 0 {
 			continue
@@ -58,24 +58,9 @@ faults:
 		if !f.Elected.IsZero() {
 			st.ElectionTimes = append(st.ElectionTimes, f.Elected.Sub(f.Start))
 		}
-		if f.Kind != KindKill && f.Kind != KindPowerLoss {
-			continue
+		if d, _, ok := failover(okEnds, f); ok {
+			st.FailoverTimes = append(st.FailoverTimes, d)
 		}
-		var worst time.Duration
-		for _, p := range f.Led {
-			ends := okEnds[p]
-			i, _ := slices.BinarySearchFunc(ends, f.Start, func(e, t time.Time) int {
-				if e.After(t) {
-					return 1
-				}
-				return -1
-			})
-			if i == len(ends) {
-				continue faults
-			}
-			worst = max(worst, ends[i].Sub(f.Start))
-		}
-		st.FailoverTimes = append(st.FailoverTimes, worst)
 	}
 	fo := slices.Clone(st.FailoverTimes)
 	slices.Sort(fo)
@@ -90,6 +75,60 @@ faults:
 		st.ElectionMax = el[len(el)-1]
 	}
 	return st
+}
+
+// failover is fault f's failover time: the longest, over the partitions
+// it led, from its start to the end of the first OK send on that partition
+// that ended after it; worst is that partition. ok is false for a fault
+// that is not a kill (kill, powerloss), leads nothing, or has a partition
+// that never saw such a send. okEnds holds each partition's OK send ends,
+// sorted.
+func failover(okEnds map[int32][]time.Time, f Fault) (d time.Duration, worst int32, ok bool) {
+	if len(f.Led) == 0 || f.Kind != KindKill && f.Kind != KindPowerLoss {
+		return 0, 0, false
+	}
+	for _, p := range f.Led {
+		ends := okEnds[p]
+		i, _ := slices.BinarySearchFunc(ends, f.Start, func(e, t time.Time) int {
+			if e.After(t) {
+				return 1
+			}
+			return -1
+		})
+		if i == len(ends) {
+			return 0, 0, false
+		}
+		if x := ends[i].Sub(f.Start); x >= d {
+			d, worst = x, p
+		}
+	}
+	return d, worst, true
+}
+
+// FailoverDetails describes each kill's failover, for the log.
+func FailoverDetails(h *History) []string {
+	okEnds := okEndsOf(h)
+	var out []string
+	for i, f := range h.Faults {
+		if d, p, ok := failover(okEnds, f); ok {
+			out = append(out, fmt.Sprintf("fault %d (%s %s at %s): failover %v, slowest p%d", i+1, f.Kind, f.Detail,
+				f.Start.Format("15:04:05.000"), d.Round(time.Millisecond), p))
+		}
+	}
+	return out
+}
+
+func okEndsOf(h *History) map[int32][]time.Time {
+	okEnds := map[int32][]time.Time{}
+	for _, s := range h.Sends {
+		if s.Outcome == OK {
+			okEnds[s.Partition] = append(okEnds[s.Partition], s.End)
+		}
+	}
+	for _, ends := range okEnds {
+		slices.SortFunc(ends, func(a, b time.Time) int { return a.Compare(b) })
+	}
+	return okEnds
 }
 
 // percentile returns the q-th percentile of sorted d (nearest rank), 0 for
