@@ -354,19 +354,7 @@ func createTopic(ctx context.Context, adm *kadm.Client, partitions int32, rf int
 
 // leaders returns each partition's leader epoch.
 func leaders(ctx context.Context, adm *kadm.Client) (map[int32]int32, error) {
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	md, err := adm.Metadata(ctx, topic)
-	if err != nil {
-		return nil, err
-	}
-	out := map[int32]int32{}
-	for _, p := range md.Topics[topic].Partitions {
-		if p.Err == nil && p.Leader >= 0 {
-			out[p.Partition] = p.LeaderEpoch
-		}
-	}
-	return out, nil
+	return partitionsBy(ctx, adm, func(p kadm.PartitionDetail) int32 { return p.LeaderEpoch })
 }
 
 // bystander is the first broker that is not one of victims.
@@ -418,6 +406,12 @@ func allEpochs(ctx context.Context, adm *kadm.Client, partitions int32) map[int3
 
 // leaderMap returns each partition's leader, as metadata names it.
 func leaderMap(ctx context.Context, adm *kadm.Client) (map[int32]int32, error) {
+	return partitionsBy(ctx, adm, func(p kadm.PartitionDetail) int32 { return p.Leader })
+}
+
+// partitionsBy asks for the topic's metadata and returns f of each
+// partition that has a leader.
+func partitionsBy(ctx context.Context, adm *kadm.Client, f func(kadm.PartitionDetail) int32) (map[int32]int32, error) {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	md, err := adm.Metadata(ctx, topic)
@@ -427,7 +421,7 @@ func leaderMap(ctx context.Context, adm *kadm.Client) (map[int32]int32, error) {
 	out := map[int32]int32{}
 	for _, p := range md.Topics[topic].Partitions {
 		if p.Err == nil && p.Leader >= 0 {
-			out[p.Partition] = p.Leader
+			out[p.Partition] = f(p)
 		}
 	}
 	return out, nil
