@@ -15,7 +15,7 @@ type Stats struct {
 	// FailoverTimes has one entry per fault with Led partitions that every
 	// led partition recovered from: the longest, over its led partitions,
 	// from the fault's start to the end of the first OK send on that
-	// partition that ended after it. Faults with a led partition that never
+	// partition that started after it. Faults with a led partition that never
 	// saw such a send are left out.
 	// Only kills (kill, powerloss) count, as "leader killed to first
 	// successful produce on its partitions"; a paused or isolated leader
@@ -35,22 +35,17 @@ type Stats struct {
 func ComputeStats(h *History) Stats {
 	st := Stats{Duration: h.End.Sub(h.Start), Elections: h.Elections}
 	var lat []time.Duration
-	okEnds := map[int32][]time.Time{} // per partition, sorted below
 	for _, s := range h.Sends {
-		if s.Outcome != OK {
-			continue
+		if s.Outcome == OK {
+			lat = append(lat, s.End.Sub(s.Start))
 		}
-		lat = append(lat, s.End.Sub(s.Start))
-		okEnds[s.Partition] = append(okEnds[s.Partition], s.End)
 	}
 	if st.Duration > 0 {
 		st.Throughput = float64(len(lat)) / st.Duration.Seconds()
 	}
 	slices.Sort(lat)
 	st.P50, st.P99 = percentile(lat, 50), percentile(lat, 99)
-	for _, ends := range okEnds {
-		slices.SortFunc(ends, func(a, b time.Time) int { return a.Compare(b) })
-	}
+	ok := okSendsOf(h)
 	for _, f := range h.Faults {
 		if len(f.Led) == 0 {
 			continue
@@ -58,7 +53,7 @@ func ComputeStats(h *History) Stats {
 		if !f.Elected.IsZero() {
 			st.ElectionTimes = append(st.ElectionTimes, f.Elected.Sub(f.Start))
 		}
-		if d, _, ok := failover(okEnds, f); ok {
+		if d, _, found := failover(ok, f); found {
 			st.FailoverTimes = append(st.FailoverTimes, d)
 		}
 	}
@@ -79,56 +74,79 @@ func ComputeStats(h *History) Stats {
 
 // failover is fault f's failover time: the longest, over the partitions
 // it led, from its start to the end of the first OK send on that partition
-// that ended after it; worst is that partition. ok is false for a fault
-// that is not a kill (kill, powerloss), leads nothing, or has a partition
-// that never saw such a send. okEnds holds each partition's OK send ends,
-// sorted.
-func failover(okEnds map[int32][]time.Time, f Fault) (d time.Duration, worst int32, ok bool) {
+// that started after it (so that acknowledgements the killed leader had
+// already sent do not count); worst is that partition. ok is false for a
+// fault that is not a kill (kill, powerloss), leads nothing, or has a
+// partition with no such send.
+func failover(sends map[int32]okSends, f Fault) (d time.Duration, worst int32, ok bool) {
 	if len(f.Led) == 0 || f.Kind != KindKill && f.Kind != KindPowerLoss {
 		return 0, 0, false
 	}
 	for _, p := range f.Led {
-		ends := okEnds[p]
-		i, _ := slices.BinarySearchFunc(ends, f.Start, func(e, t time.Time) int {
-			if e.After(t) {
-				return 1
-			}
-			return -1
-		})
-		if i == len(ends) {
+		end, found := sends[p].firstEndStartedAfter(f.Start)
+		if !found {
 			return 0, 0, false
 		}
-		if x := ends[i].Sub(f.Start); x >= d {
+		if x := end.Sub(f.Start); x >= d {
 			d, worst = x, p
 		}
 	}
 	return d, worst, true
 }
 
+// okSends are one partition's OK sends sorted by start, with minEnd[i] the
+// earliest end among sends i and later.
+type okSends struct {
+	starts []time.Time
+	minEnd []time.Time
+}
+
+func (o okSends) firstEndStartedAfter(t time.Time) (time.Time, bool) {
+	i, _ := slices.BinarySearchFunc(o.starts, t, func(s, t time.Time) int {
+		if s.Before(t) {
+			return -1
+		}
+		return 1
+	})
+	if i == len(o.starts) {
+		return time.Time{}, false
+	}
+	return o.minEnd[i], true
+}
+
+func okSendsOf(h *History) map[int32]okSends {
+	by := map[int32][]Send{}
+	for _, s := range h.Sends {
+		if s.Outcome == OK {
+			by[s.Partition] = append(by[s.Partition], s)
+		}
+	}
+	out := make(map[int32]okSends, len(by))
+	for p, ss := range by {
+		slices.SortFunc(ss, func(a, b Send) int { return a.Start.Compare(b.Start) })
+		o := okSends{starts: make([]time.Time, len(ss)), minEnd: make([]time.Time, len(ss))}
+		for i := len(ss) - 1; i >= 0; i-- {
+			o.starts[i], o.minEnd[i] = ss[i].Start, ss[i].End
+			if i+1 < len(ss) && o.minEnd[i+1].Before(o.minEnd[i]) {
+				o.minEnd[i] = o.minEnd[i+1]
+			}
+		}
+		out[p] = o
+	}
+	return out
+}
+
 // FailoverDetails describes each kill's failover, for the log.
 func FailoverDetails(h *History) []string {
-	okEnds := okEndsOf(h)
+	ok := okSendsOf(h)
 	var out []string
 	for i, f := range h.Faults {
-		if d, p, ok := failover(okEnds, f); ok {
+		if d, p, found := failover(ok, f); found {
 			out = append(out, fmt.Sprintf("fault %d (%s %s at %s): failover %v, slowest p%d", i+1, f.Kind, f.Detail,
 				f.Start.Format("15:04:05.000"), d.Round(time.Millisecond), p))
 		}
 	}
 	return out
-}
-
-func okEndsOf(h *History) map[int32][]time.Time {
-	okEnds := map[int32][]time.Time{}
-	for _, s := range h.Sends {
-		if s.Outcome == OK {
-			okEnds[s.Partition] = append(okEnds[s.Partition], s.End)
-		}
-	}
-	for _, ends := range okEnds {
-		slices.SortFunc(ends, func(a, b time.Time) int { return a.Compare(b) })
-	}
-	return okEnds
 }
 
 // percentile returns the q-th percentile of sorted d (nearest rank), 0 for
