@@ -96,6 +96,9 @@ type Report struct {
 	ByKind     map[string]int
 	Sends      SendCounts
 	Partitions []PartitionReport
+	// Checked counts what the history held beyond the sends: reads,
+	// watermarks, committed offsets and replicas.
+	Checked struct{ Observations, HWMs, Commits, Replicas int }
 }
 
 // OK reports whether no anomaly was found.
@@ -109,6 +112,8 @@ const maxShown = 20
 func (r Report) String() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "sends: %d ok, %d failed, %d unknown (%d of them visible)\n", r.Sends.OK, r.Sends.Failed, r.Sends.Unknown, r.Sends.UnknownVisible)
+	fmt.Fprintf(&b, "checked: %d reads, %d high watermarks, %d committed offsets, %d replicas\n",
+		r.Checked.Observations, r.Checked.HWMs, r.Checked.Commits, r.Checked.Replicas)
 	for _, p := range r.Partitions {
 		fmt.Fprintf(&b, "partition %d: %d acked, %d drained, end %d", p.Partition, p.Acked, p.Drained, p.End)
 		for _, k := range anomalyKinds {
@@ -175,7 +180,12 @@ func Check(h *History) Report {
 	c.hwms()
 	c.commits()
 	c.replicas()
-	return c.report()
+	r := c.report()
+	r.Checked.Observations, r.Checked.HWMs, r.Checked.Commits = len(h.Observations), len(h.HWMs), len(h.Commits)
+	for _, rs := range h.Replicas {
+		r.Checked.Replicas += len(rs)
+	}
+	return r
 }
 
 type checker struct {

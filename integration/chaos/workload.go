@@ -13,6 +13,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // WorkloadOptions configure StartWorkload. Zero values take the defaults
@@ -34,7 +35,10 @@ type WorkloadOptions struct {
 	// GroupMembers is the number of consumer-group members, each its own
 	// client (default 2).
 	GroupMembers int
-	Group        string // group id (default "chaos")
+	// Probes is the number of high-watermark probes, each its own client
+	// timing its own ListOffsets and Fetch requests (default 2).
+	Probes int
+	Group  string // group id (default "chaos")
 	// SendTimeout bounds a send: one not resolved within it is Unknown
 	// (default 15s).
 	SendTimeout time.Duration
@@ -59,6 +63,9 @@ func (o *WorkloadOptions) defaults() {
 	}
 	if o.GroupMembers == 0 {
 		o.GroupMembers = 2
+	}
+	if o.Probes == 0 {
+		o.Probes = 2
 	}
 	if o.Group == "" {
 		o.Group = "chaos"
@@ -142,9 +149,9 @@ func StartWorkload(ctx context.Context, o WorkloadOptions) (*Workload, error) {
 		return nil, err
 	}
 	for i := 0; i < o.Readers; i++ {
-		r := &reader{name: fmt.Sprintf("assign-%d", i), created: time.Now()}
+		r := &reader{name: fmt.Sprintf("assign-%d", i)}
 		cl, err := kgo.NewClient(kgo.SeedBrokers(o.Addrs...), kgo.MetadataMinAge(metadataMinAge), kgo.FetchMaxWait(250*time.Millisecond),
-			kgo.ConsumePartitions(allPartitions(o.Topic, o.Partitions)), kgo.WithHooks(&r.clock))
+			kgo.ConsumePartitions(allPartitions(o.Topic, o.Partitions)))
 		if err != nil {
 			return fail(fmt.Errorf("chaos: reader client: %w", err))
 		}
@@ -154,11 +161,11 @@ func StartWorkload(ctx context.Context, o WorkloadOptions) (*Workload, error) {
 		go w.read(rctx, r)
 	}
 	for i := 0; i < o.GroupMembers; i++ {
-		r := &reader{name: fmt.Sprintf("group-%d", i), created: time.Now()}
+		r := &reader{name: fmt.Sprintf("group-%d", i)}
 		cl, err := kgo.NewClient(kgo.SeedBrokers(o.Addrs...), kgo.MetadataMinAge(metadataMinAge), kgo.FetchMaxWait(250*time.Millisecond),
 			kgo.ConsumerGroup(o.Group), kgo.ConsumeTopics(o.Topic),
 			kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
-			kgo.AutoCommitInterval(500*time.Millisecond), kgo.WithHooks(&r.clock))
+			kgo.AutoCommitInterval(500*time.Millisecond))
 		if err != nil {
 			return fail(fmt.Errorf("chaos: group client: %w", err))
 		}
@@ -166,6 +173,15 @@ func StartWorkload(ctx context.Context, o WorkloadOptions) (*Workload, error) {
 		r.cl = cl
 		w.readWG.Add(1)
 		go w.read(rctx, r)
+	}
+	for i := 0; i < o.Probes; i++ {
+		cl, err := kgo.NewClient(kgo.SeedBrokers(o.Addrs...), kgo.MetadataMinAge(metadataMinAge))
+		if err != nil {
+			return fail(fmt.Errorf("chaos: probe client: %w", err))
+		}
+		clients = append(clients, cl)
+		w.readWG.Add(1)
+		go w.probe(rctx, fmt.Sprintf("probe-%d", i), cl)
 	}
 	adm, err := kgo.NewClient(kgo.SeedBrokers(o.Addrs...))
 	if err != nil {
@@ -375,124 +391,125 @@ func valueOf(v []byte) string {
 
 // reader is one consuming client, assignment or group.
 type reader struct {
-	name    string
-	created time.Time // before its client was created
-	cl      *kgo.Client
-	clock   fetchClock
-}
-
-// fetchClock bounds when the broker computed the high watermark a polled
-// fetch carries. kgo fetches in the background and buffers one response
-// per broker, so a fetch returned by PollFetches may have been answered
-// before the poll started. Its request was written after that broker's
-// previous response was drained, in an earlier poll. The clock records,
-// per broker, when the outstanding fetch request was written, and keeps
-// the write times of the responses read since an earlier poll started; the
-// earliest of those (or that poll's start) is a safe lower bound, the
-// poll's end the upper bound. A broker that holds a fetch for long (a
-// paused process) widens the interval rather than misordering it.
-type fetchClock struct {
-	mu      sync.Mutex
-	written map[int32]time.Time // broker -> write time of its fetch in flight
-	reads   []fetchSpan         // responses read, in read order
-}
-
-type fetchSpan struct{ written, read time.Time }
-
-var (
-	_ kgo.HookBrokerWrite = (*fetchClock)(nil)
-	_ kgo.HookBrokerRead  = (*fetchClock)(nil)
-)
-
-const fetchKey = 1 // Kafka API key of Fetch
-
-// OnBrokerWrite implements kgo.HookBrokerWrite.
-func (c *fetchClock) OnBrokerWrite(meta kgo.BrokerMetadata, key int16, _ int, writeWait, timeToWrite time.Duration, _ error) {
-	if key != fetchKey {
-		return
-	}
-	c.mu.Lock()
-	if c.written == nil {
-		c.written = make(map[int32]time.Time)
-	}
-	c.written[meta.NodeID] = time.Now().Add(-writeWait - timeToWrite)
-	c.mu.Unlock()
-}
-
-// OnBrokerRead implements kgo.HookBrokerRead.
-func (c *fetchClock) OnBrokerRead(meta kgo.BrokerMetadata, key int16, _ int, _, _ time.Duration, _ error) {
-	if key != fetchKey {
-		return
-	}
-	now := time.Now()
-	c.mu.Lock()
-	wt, ok := c.written[meta.NodeID]
-	if !ok {
-		wt = time.Time{} // unknown: no lower bound
-	}
-	delete(c.written, meta.NodeID)
-	c.reads = append(c.reads, fetchSpan{written: wt, read: now})
-	c.mu.Unlock()
-}
-
-// since returns the earliest write time of the fetches read at or after
-// t, or t if it is earlier, and forgets older reads.
-func (c *fetchClock) since(t time.Time) time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	lo := t
-	keep := c.reads[:0]
-	for _, s := range c.reads {
-		if s.read.Before(t) {
-			continue
-		}
-		keep = append(keep, s)
-		if s.written.Before(lo) {
-			lo = s.written
-		}
-	}
-	c.reads = keep
-	return lo
+	name string
+	cl   *kgo.Client
 }
 
 func (w *Workload) read(ctx context.Context, r *reader) {
 	defer w.readWG.Done()
 	defer r.cl.Close()
-	// The starts of the two polls before this one: responses read since
-	// the earlier were drained by this poll or the previous one (the
-	// second poll back is a margin for a response still being decoded
-	// when a poll drained).
-	prev := [2]time.Time{r.created, r.created}
 	for ctx.Err() == nil {
-		start := time.Now()
 		fs := r.cl.PollFetches(ctx)
 		end := time.Now()
-		lo := r.clock.since(prev[0])
-		prev = [2]time.Time{prev[1], start}
 		if fs.IsClientClosed() {
 			return
 		}
 		var obs []Observation
-		var hwms []HWM
 		fs.EachError(func(t string, p int32, err error) {
 			if !errors.Is(err, context.Canceled) {
 				w.o.Logf("%s: fetch %s-%d: %v", r.name, t, p, err)
 			}
 		})
-		fs.EachPartition(func(fp kgo.FetchTopicPartition) {
-			if fp.Err == nil && fp.HighWatermark >= 0 {
-				hwms = append(hwms, HWM{Reader: r.name, Partition: fp.Partition, HWM: fp.HighWatermark, Start: lo, End: end})
-			}
-			for _, rec := range fp.Records {
-				obs = append(obs, Observation{Reader: r.name, Partition: rec.Partition, Offset: rec.Offset, Value: valueOf(rec.Value), At: end})
-			}
+		fs.EachRecord(func(rec *kgo.Record) {
+			obs = append(obs, Observation{Reader: r.name, Partition: rec.Partition, Offset: rec.Offset, Value: valueOf(rec.Value), At: end})
 		})
 		w.observed.Add(int64(len(obs)))
 		w.mu.Lock()
 		w.obs = append(w.obs, obs...)
-		w.hwms = append(w.hwms, hwms...)
 		w.mu.Unlock()
 	}
+}
+
+// probe records high watermarks with exact bounds: a consumer's client
+// fetches in the background and buffers, so when a polled watermark was
+// computed is not known precisely enough to order it against another
+// reader's. A probe times each request itself, alternating ListOffsets
+// (latest) for every partition and a Fetch without wait from each
+// partition's leader, both as a consumer sends them.
+func (w *Workload) probe(ctx context.Context, name string, cl *kgo.Client) {
+	defer w.readWG.Done()
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	for i := 0; ctx.Err() == nil; i++ {
+		var hwms []HWM
+		if i%2 == 0 {
+			start := time.Now()
+			lctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			ends, err := adm.ListEndOffsets(lctx, w.o.Topic)
+			cancel()
+			end := time.Now()
+			if err == nil {
+				ends.Each(func(o kadm.ListedOffset) {
+					if o.Err == nil {
+						hwms = append(hwms, HWM{Reader: name + "/list", Partition: o.Partition, HWM: o.Offset, Start: start, End: end})
+					}
+				})
+			}
+		} else {
+			hwms = w.probeFetch(ctx, name+"/fetch", cl, adm)
+		}
+		w.mu.Lock()
+		w.hwms = append(w.hwms, hwms...)
+		w.mu.Unlock()
+		select {
+		case <-ctx.Done():
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
+
+// probeFetch sends each partition's leader (as metadata names it) a Fetch
+// with no wait and at most one byte from offset 0 and records the high
+// watermarks it answers with.
+func (w *Workload) probeFetch(ctx context.Context, name string, cl *kgo.Client, adm *kadm.Client) []HWM {
+	mctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	md, err := adm.Metadata(mctx, w.o.Topic)
+	cancel()
+	if err != nil {
+		return nil
+	}
+	td, ok := md.Topics[w.o.Topic]
+	if !ok || td.Err != nil {
+		return nil
+	}
+	byLeader := map[int32][]int32{}
+	for _, p := range td.Partitions {
+		if p.Err == nil && p.Leader >= 0 {
+			byLeader[p.Leader] = append(byLeader[p.Leader], p.Partition)
+		}
+	}
+	var out []HWM
+	for leader, parts := range byLeader {
+		req := kmsg.NewPtrFetchRequest()
+		req.ReplicaID = -1
+		req.MaxWaitMillis = 0
+		req.MinBytes = 1
+		req.MaxBytes = 1
+		rt := kmsg.NewFetchRequestTopic()
+		rt.Topic, rt.TopicID = w.o.Topic, td.ID
+		for _, p := range parts {
+			rp := kmsg.NewFetchRequestTopicPartition()
+			rp.Partition, rp.FetchOffset, rp.PartitionMaxBytes, rp.CurrentLeaderEpoch = p, 0, 1, -1
+			rt.Partitions = append(rt.Partitions, rp)
+		}
+		req.Topics = append(req.Topics, rt)
+		start := time.Now()
+		fctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		resp, err := req.RequestWith(fctx, cl.Broker(int(leader)))
+		cancel()
+		end := time.Now()
+		if err != nil || resp.ErrorCode != 0 {
+			continue
+		}
+		for _, t := range resp.Topics {
+			for _, p := range t.Partitions {
+				if p.ErrorCode == 0 && p.HighWatermark >= 0 {
+					out = append(out, HWM{Reader: name, Partition: p.Partition, HWM: p.HighWatermark, Start: start, End: end})
+				}
+			}
+		}
+	}
+	return out
 }
 
 // observeCommits records the group's committed offsets every 200ms.
