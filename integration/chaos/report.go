@@ -28,6 +28,10 @@ type Summary struct {
 	ElectionMaxMs float64        `json:"new_leader_max_ms"`
 	ElectionsSeen int            `json:"new_leaders_measured"`
 	Elections     int64          `json:"elections"`
+	Reads         int            `json:"reads_checked"`
+	Watermarks    int            `json:"watermarks_checked"`
+	Commits       int            `json:"commits_checked"`
+	Replicas      int            `json:"replicas_compared"`
 	Anomalies     int            `json:"anomalies"`
 	AnomalyKinds  map[string]int `json:"anomalies_by_kind"`
 	Errors        []string       `json:"harness_errors,omitempty"`
@@ -56,6 +60,10 @@ func Summarize(r *Result) Summary {
 		ElectionMaxMs: ms(r.Stats.ElectionMax),
 		ElectionsSeen: len(r.Stats.ElectionTimes),
 		Elections:     r.Stats.Elections,
+		Reads:         r.Report.Checked.Observations,
+		Watermarks:    r.Report.Checked.HWMs,
+		Commits:       r.Report.Checked.Commits,
+		Replicas:      r.Report.Checked.Replicas,
 		Anomalies:     len(r.Report.Anomalies),
 		AnomalyKinds:  r.Report.ByKind,
 		Errors:        r.Errors,
@@ -110,6 +118,9 @@ func Markdown(runs []Summary) string {
 		return fmt.Sprintf("%.0f / %.0f ms (%d)", s.ElectionP50Ms, s.ElectionMaxMs, s.ElectionsSeen)
 	})
 	row("elections (leader epochs gained)", func(s Summary) string { return fmt.Sprint(s.Elections) })
+	row("checked: reads / watermarks / commits / replicas", func(s Summary) string {
+		return fmt.Sprintf("%d / %d / %d / %d", s.Reads, s.Watermarks, s.Commits, s.Replicas)
+	})
 	row("anomalies", func(s Summary) string {
 		if s.Anomalies == 0 {
 			return "0"
