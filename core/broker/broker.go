@@ -356,11 +356,15 @@ func (b *Broker) becameLeader(p *partition, term uint64) {
 				}
 				continue
 			}
+			// The library's own answer first: Status is a published copy
+			// that may lag it (or miss a change), and a leader that waits
+			// for it to say so would never serve.
+			leading := r.g.Leading(term)
 			st := r.g.Status()
-			if st.Term > term || st.Term == term && st.Leader != b.self && st.Leader != 0 {
+			if !leading && (st.Term > term || st.Term == term && st.Leader != b.self && st.Leader != 0) {
 				return // a later term, or this term's leader is another node
 			}
-			if st.Term < term || st.Leader == 0 {
+			if !leading {
 				// The engine may call LeaderChanged before it publishes the
 				// new status (etcd: after() reports, then setStatus); giving
 				// up here would leave this node leading without ever serving.
