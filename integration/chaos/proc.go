@@ -129,28 +129,36 @@ func StartProc(ctx context.Context, opts ProcOptions) (*ProcCluster, error) {
 	if opts.Logf == nil {
 		opts.Logf = func(string, ...any) {}
 	}
-	ports, err := freePorts(3 * opts.Brokers)
+	// The Raft ports first, then the proxies (which hold their ports from
+	// now on), then the rest: no proxy can take a port meant for a broker.
+	raftPorts, err := freePorts(opts.Brokers)
 	if err != nil {
 		return nil, err
 	}
 	c := &ProcCluster{opts: opts}
 	targets := map[int32]string{}
+	for i, a := range raftPorts {
+		targets[int32(i+1)] = a
+	}
+	if c.net, err = netfault.NewNetwork(targets); err != nil {
+		return nil, err
+	}
+	ports, err := freePorts(2 * opts.Brokers)
+	if err != nil {
+		c.net.Close()
+		return nil, err
+	}
 	for i := range opts.Brokers {
 		id := int32(i + 1)
-		b := &procBroker{
+		c.brokers = append(c.brokers, &procBroker{
 			id:      id,
 			cfgPath: filepath.Join(opts.Dir, fmt.Sprintf("broker-%d.yaml", id)),
 			dir:     filepath.Join(opts.Dir, fmt.Sprintf("broker-%d", id)),
 			logPath: filepath.Join(opts.Dir, fmt.Sprintf("broker-%d.log", id)),
-			kafka:   ports[3*i],
-			raft:    ports[3*i+1],
-			metrics: ports[3*i+2],
-		}
-		targets[id] = b.raft
-		c.brokers = append(c.brokers, b)
-	}
-	if c.net, err = netfault.NewNetwork(targets); err != nil {
-		return nil, err
+			kafka:   ports[2*i],
+			raft:    raftPorts[i],
+			metrics: ports[2*i+1],
+		})
 	}
 	for _, b := range c.brokers {
 		if err := os.WriteFile(b.cfgPath, []byte(c.config(b)), 0o644); err != nil {
@@ -321,7 +329,15 @@ func (c *ProcCluster) Running(id int32) bool {
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	return b.cmd != nil
+	if b.cmd == nil {
+		return false
+	}
+	select {
+	case <-b.exited:
+		return false
+	default:
+		return true
+	}
 }
 
 // waitReady waits until every running broker answers on its Kafka port and
@@ -331,10 +347,16 @@ func (c *ProcCluster) waitReady(ctx context.Context) error {
 	defer cancel()
 	for _, b := range c.brokers {
 		for {
-			if err := ping(ctx, b.kafka); err == nil {
+			err := ping(ctx, b.kafka)
+			if err == nil {
 				break
-			} else if ctx.Err() != nil {
-				return fmt.Errorf("chaos: broker %d not ready: %v (log %s)", b.id, err, b.logPath)
+			}
+			if !c.Running(b.id) || ctx.Err() != nil {
+				log, _ := os.ReadFile(b.logPath)
+				if len(log) > 2000 {
+					log = log[len(log)-2000:]
+				}
+				return fmt.Errorf("chaos: broker %d not ready: %v; its log %s ends:\n%s", b.id, err, b.logPath, log)
 			}
 			time.Sleep(100 * time.Millisecond)
 		}
