@@ -75,10 +75,7 @@ func testTopicConfigsAndDeleteRecords(t *testing.T, consensus component.Type) {
 		t.Fatalf("delete records: %+v", d)
 	}
 	waitStart(t, c, topic, 0, 30, 50)
-	starts, err := adm.ListStartOffsets(ctx, topic)
-	if err != nil {
-		t.Fatal(err)
-	}
+	starts := startOffsets(t, adm, topic)
 	if s, _ := starts.Lookup(topic, 0); s.Offset != 30 {
 		t.Fatalf("earliest offset %d after deleting below 30", s.Offset)
 	}
@@ -173,10 +170,7 @@ func testRetention(t *testing.T, consensus component.Type) {
 		}
 	}
 	waitStart(t, c, topic, 0, 20, 25)
-	starts, err := adm.ListStartOffsets(ctx, topic)
-	if err != nil {
-		t.Fatal(err)
-	}
+	starts := startOffsets(t, adm, topic)
 	if s, _ := starts.Lookup(topic, 0); s.Offset != 20 {
 		t.Fatalf("earliest offset %d, want 20", s.Offset)
 	}

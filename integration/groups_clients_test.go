@@ -61,15 +61,29 @@ func checkCommittedAtEnd(t *testing.T, c *Cluster, group, topic string) {
 // preferred replica).
 func endOffsets(t *testing.T, adm *kadm.Client, topic string) kadm.ListedOffsets {
 	t.Helper()
+	return listOffsets(t, "end", topic, adm.ListEndOffsets)
+}
+
+// startOffsets is endOffsets for the log start offsets.
+func startOffsets(t *testing.T, adm *kadm.Client, topic string) kadm.ListedOffsets {
+	t.Helper()
+	return listOffsets(t, "start", topic, adm.ListStartOffsets)
+}
+
+// listOffsets retries list until every partition answers without error
+// (LEADER_NOT_AVAILABLE, NOT_LEADER_OR_FOLLOWER: retriable, as clients
+// treat them).
+func listOffsets(t *testing.T, which, topic string, list func(context.Context, ...string) (kadm.ListedOffsets, error)) kadm.ListedOffsets {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	for {
-		ends, err := adm.ListEndOffsets(ctx, topic)
-		if err == nil && ends.Error() == nil {
-			return ends
+		offs, err := list(ctx, topic)
+		if err == nil && offs.Error() == nil {
+			return offs
 		}
 		if ctx.Err() != nil {
-			t.Fatalf("list end offsets of %s: %v %v", topic, err, ends.Error())
+			t.Fatalf("list %s offsets of %s: %v %v", which, topic, err, offs.Error())
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
