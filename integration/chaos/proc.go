@@ -253,6 +253,7 @@ func (c *ProcCluster) Start(id int32) error {
 	fmt.Fprintf(lf, "---- chaos: start broker %d at %s\n", id, time.Now().Format(time.RFC3339Nano))
 	cmd := exec.Command(c.opts.Binary, "serve", "--config", b.cfgPath)
 	cmd.Stdout, cmd.Stderr = lf, lf
+	cmd.Env = brokerEnv()
 	// Its own process group, so that a signal to the test's group (^C)
 	// does not reach it before Close does.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
@@ -268,6 +269,20 @@ func (c *ProcCluster) Start(id int32) error {
 		close(exited)
 	}(b.exited)
 	return nil
+}
+
+// brokerEnv is this process's environment without CHRONIK_* variables: a
+// broker's config file is all of its configuration (chronik serve reads
+// CHRONIK_* as config keys and refuses unknown ones, such as the tests'
+// CHRONIK_CHAOS_SEED).
+func brokerEnv() []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "CHRONIK_") {
+			env = append(env, kv)
+		}
+	}
+	return env
 }
 
 // signal sends sig to broker id's process and, for SIGKILL, waits until it
