@@ -2,11 +2,13 @@ package integration
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"strconv"
 	"sync"
 	"testing"
@@ -83,6 +85,34 @@ func (p *inprocChaos) Replicas(_ context.Context, topic string, partitions int32
 		}
 	}
 	return out, nil
+}
+
+// Diagnose saves the process's goroutine dump (the brokers share it) and
+// each running broker's replica states.
+func (p *inprocChaos) Diagnose(_ context.Context, dir string) ([]string, error) {
+	var lines []string
+	for i := range p.c.Size() {
+		n := p.c.Node(i)
+		if n == nil {
+			lines = append(lines, fmt.Sprintf("broker %d: not running", i+1))
+			continue
+		}
+		hosted, err := n.Broker.HostedReplicas()
+		if err != nil {
+			return lines, err
+		}
+		b, err := json.Marshal(hosted)
+		if err != nil {
+			return lines, err
+		}
+		lines = append(lines, fmt.Sprintf("broker %d: %s", i+1, b))
+	}
+	f, err := os.Create(filepath.Join(dir, "goroutines.txt"))
+	if err != nil {
+		return lines, err
+	}
+	defer f.Close()
+	return lines, pprof.Lookup("goroutine").WriteTo(f, 2)
 }
 
 // chaosSeed is CHRONIK_CHAOS_SEED, to replay a failed run, or a new seed.

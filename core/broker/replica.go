@@ -21,6 +21,13 @@ type ReplicaState struct {
 	StartOffset int64
 	NextOffset  int64  // the replica's applied end: the high watermark on the leader
 	FirstIndex  uint64 // the first Raft index the replica's store still holds
+	// Serving: this replica serves as leader now (partition.serving).
+	Serving bool
+	// ReadyTerm is the newest term whose epoch marker this replica applied.
+	ReadyTerm uint64
+	// Consensus is the group's own status, which Leader and Term above
+	// (what LeaderChanged delivered) may lag.
+	Consensus consensus.Status
 }
 
 // HostedReplica names one replica this broker hosts, with its state.
@@ -86,8 +93,10 @@ func (b *Broker) HostedReplicas() ([]HostedReplica, error) {
 // state reads the replica's role, offsets and first log index.
 func (r *replica) state() (ReplicaState, error) {
 	r.p.mu.RLock()
-	st := ReplicaState{Leader: r.p.leader, Term: r.p.term, StartOffset: r.p.st.startOffset, NextOffset: r.p.st.nextOffset}
+	st := ReplicaState{Leader: r.p.leader, Term: r.p.term, StartOffset: r.p.st.startOffset, NextOffset: r.p.st.nextOffset, ReadyTerm: r.p.readyTerm}
 	r.p.mu.RUnlock()
+	st.Serving = r.p.serving().ready
+	st.Consensus = r.g.Status()
 	first, err := r.log.FirstIndex()
 	if err != nil {
 		return st, err

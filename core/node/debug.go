@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/http/pprof"
 	"strconv"
 
 	"github.com/chronik-go/chronik/core/broker"
@@ -21,7 +22,9 @@ type Mux interface {
 const (
 	// DebugReplicasPath answers GET with a JSON array of the replicas this
 	// broker hosts, sorted by topic and partition:
-	// {"topic","partition","leader","term","start_offset","next_offset","first_index"}.
+	// {"topic","partition","leader","term","start_offset","next_offset",
+	// "first_index","serving","ready_term","raft_role","raft_leader",
+	// "raft_term","raft_commit","raft_applied"}.
 	DebugReplicasPath = "/debug/chronik/replicas"
 	// DebugReplicaPath answers GET ?topic=T&partition=P with the bytes of
 	// this broker's replica of T-P (broker.ReplicaRecords: whole record
@@ -30,10 +33,13 @@ const (
 	// Chronik-Next-Offset and Chronik-First-Index headers. A missing or
 	// malformed parameter is a 400, a partition not hosted here a 404.
 	DebugReplicaPath = "/debug/chronik/replica"
+	// DebugPprofPath serves the Go runtime's profiles (net/http/pprof):
+	// goroutine?debug=2 is the dump a stuck broker is diagnosed with.
+	DebugPprofPath = "/debug/pprof/"
 )
 
 // RegisterDebug serves the debug endpoints (DebugReplicasPath,
-// DebugReplicaPath) on mux if the node's config has telemetry.debug on, and
+// DebugReplicaPath, DebugPprofPath) on mux if the node's config has telemetry.debug on, and
 // reports whether it did. They show record data without any authorization:
 // they are for fault-injection checkers that compare replicas across
 // brokers. Call it once per mux, after Start; after Shutdown the endpoints
@@ -49,8 +55,13 @@ func (n *Node) registerDebug(mux Mux, b replicaReader) bool {
 	d := &debugHandler{node: n.id, b: b, log: n.log}
 	mux.Handle("GET "+DebugReplicasPath, http.HandlerFunc(d.replicas))
 	mux.Handle("GET "+DebugReplicaPath, http.HandlerFunc(d.replica))
-	n.log.Warn("debug endpoints on: replica contents are served without authorization",
-		"paths", []string{DebugReplicasPath, DebugReplicaPath})
+	mux.Handle("GET "+DebugPprofPath, http.HandlerFunc(pprof.Index))
+	mux.Handle("GET "+DebugPprofPath+"cmdline", http.HandlerFunc(pprof.Cmdline))
+	mux.Handle("GET "+DebugPprofPath+"profile", http.HandlerFunc(pprof.Profile))
+	mux.Handle("GET "+DebugPprofPath+"symbol", http.HandlerFunc(pprof.Symbol))
+	mux.Handle("GET "+DebugPprofPath+"trace", http.HandlerFunc(pprof.Trace))
+	n.log.Warn("debug endpoints on: replica contents and profiles are served without authorization",
+		"paths", []string{DebugReplicasPath, DebugReplicaPath, DebugPprofPath})
 	return true
 }
 
@@ -75,6 +86,15 @@ type debugReplica struct {
 	StartOffset int64  `json:"start_offset"`
 	NextOffset  int64  `json:"next_offset"`
 	FirstIndex  uint64 `json:"first_index"`
+	Serving     bool   `json:"serving"`
+	ReadyTerm   uint64 `json:"ready_term"`
+	// What the consensus group itself says (Leader and Term above are what
+	// it delivered to the partition, which may lag).
+	Role          string `json:"raft_role"`
+	RaftLeader    uint64 `json:"raft_leader"`
+	RaftTerm      uint64 `json:"raft_term"`
+	RaftCommitted uint64 `json:"raft_commit"`
+	RaftApplied   uint64 `json:"raft_applied"`
 }
 
 func (d *debugHandler) replicas(w http.ResponseWriter, _ *http.Request) {
@@ -88,6 +108,9 @@ func (d *debugHandler) replicas(w http.ResponseWriter, _ *http.Request) {
 		out = append(out, debugReplica{
 			Topic: h.Topic, Partition: h.Partition, Leader: uint64(h.Leader), Term: h.Term,
 			StartOffset: h.StartOffset, NextOffset: h.NextOffset, FirstIndex: h.FirstIndex,
+			Serving: h.Serving, ReadyTerm: h.ReadyTerm,
+			Role: h.Consensus.Role.String(), RaftLeader: uint64(h.Consensus.Leader), RaftTerm: h.Consensus.Term,
+			RaftCommitted: h.Consensus.Commit, RaftApplied: h.Consensus.Applied,
 		})
 	}
 	body, err := json.Marshal(out)

@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/chronik-go/chronik/core/broker"
+	"github.com/chronik-go/chronik/core/consensus"
 )
 
 // fakeReplicas hosts t-0 with the bytes "abc"; reading t-1 fails.
@@ -22,7 +23,8 @@ func (f fakeReplicas) HostedReplicas() ([]broker.HostedReplica, error) {
 		return nil, f.listErr
 	}
 	return []broker.HostedReplica{{Topic: "t", Partition: 0, ReplicaState: broker.ReplicaState{
-		Leader: 2, Term: 3, StartOffset: 1, NextOffset: 5, FirstIndex: 7,
+		Leader: 2, Term: 3, StartOffset: 1, NextOffset: 5, FirstIndex: 7, ReadyTerm: 2,
+		Consensus: consensus.Status{Role: consensus.RoleFollower, Leader: 2, Term: 4, Commit: 9, Applied: 8},
 	}}}, nil
 }
 
@@ -105,7 +107,8 @@ func TestDebugReplicas(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []map[string]any{{"topic": "t", "partition": 0.0, "leader": 2.0, "term": 3.0,
-		"start_offset": 1.0, "next_offset": 5.0, "first_index": 7.0}}
+		"start_offset": 1.0, "next_offset": 5.0, "first_index": 7.0, "serving": false, "ready_term": 2.0,
+		"raft_role": "follower", "raft_leader": 2.0, "raft_term": 4.0, "raft_commit": 9.0, "raft_applied": 8.0}}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("got %v, want %v", got, want)
 	}
@@ -118,9 +121,18 @@ func TestDebugReplicas(t *testing.T) {
 
 func TestDebugOff(t *testing.T) {
 	mux := debugMux(t, fakeReplicas{}, false)
-	for _, target := range []string{"/debug/chronik/replicas", "/debug/chronik/replica?topic=t&partition=0"} {
+	for _, target := range []string{"/debug/chronik/replicas", "/debug/chronik/replica?topic=t&partition=0", "/debug/pprof/goroutine?debug=2"} {
 		if resp := serve(mux, "GET", target); resp.StatusCode != 404 {
 			t.Errorf("%s: status %d, want 404", target, resp.StatusCode)
 		}
+	}
+}
+
+// TestDebugGoroutines: the goroutine dump a stuck broker is diagnosed with.
+func TestDebugGoroutines(t *testing.T) {
+	resp := serve(debugMux(t, fakeReplicas{}, true), "GET", "/debug/pprof/goroutine?debug=2")
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 || !strings.Contains(string(body), "TestDebugGoroutines") {
+		t.Fatalf("status %d, body without this test's goroutine:\n%.500s", resp.StatusCode, body)
 	}
 }

@@ -49,8 +49,9 @@ type Config struct {
 	// http://127.0.0.1:4318; empty exports no traces.
 	OTLPEndpoint string `koanf:"otlp_endpoint"`
 	// Debug serves /debug/chronik/... on the metrics listener: replica
-	// contents, for fault-injection checks that compare replicas. It exposes
-	// record data without any authorization, so leave it off in production.
+	// states and contents, for fault-injection checks that compare replicas,
+	// and the Go runtime profiles under /debug/pprof/. It exposes record
+	// data without any authorization, so leave it off in production.
 	// It needs prometheus_listen.
 	Debug bool `koanf:"debug"`
 

@@ -1,6 +1,7 @@
 package chaos
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -47,6 +48,11 @@ type Cluster interface {
 	// Replicas returns the replica logs of each of the topic's partitions
 	// from every broker that hosts one.
 	Replicas(ctx context.Context, topic string, partitions int32) (map[int32][]Replica, error)
+	// Diagnose saves into dir what a stuck run is diagnosed with: each
+	// running broker's replica states (leader, term, serving, the consensus
+	// group's own view) and goroutine dump. It returns the replica states,
+	// a line per broker, for the log.
+	Diagnose(ctx context.Context, dir string) ([]string, error)
 	// Close stops every broker and the network.
 	Close() error
 }
@@ -454,6 +460,61 @@ func fetchReplica(ctx context.Context, metrics string, id int32, topic string, p
 		Next:      h("Chronik-Next-Offset"),
 		Bytes:     body,
 	}, nil
+}
+
+// Diagnose saves each running broker's replica states and goroutine dump
+// (debug endpoints) as broker-N.replicas.json and broker-N.goroutines.txt.
+func (c *ProcCluster) Diagnose(ctx context.Context, dir string) ([]string, error) {
+	var lines []string
+	var errs []error
+	for _, b := range c.brokers {
+		b.mu.Lock()
+		up := b.cmd != nil && !b.paused
+		b.mu.Unlock()
+		if !up {
+			lines = append(lines, fmt.Sprintf("broker %d: not running", b.id))
+			continue
+		}
+		for _, d := range []struct{ path, file string }{
+			{"/debug/chronik/replicas", "replicas.json"},
+			{"/debug/pprof/goroutine?debug=2", "goroutines.txt"},
+		} {
+			body, err := httpGet(ctx, "http://"+b.metrics+d.path)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("broker %d: %w", b.id, err))
+				continue
+			}
+			if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("broker-%d.%s", b.id, d.file)), body, 0o644); err != nil {
+				errs = append(errs, err)
+			}
+			if d.file == "replicas.json" {
+				lines = append(lines, fmt.Sprintf("broker %d: %s", b.id, bytes.TrimSpace(body)))
+			}
+		}
+	}
+	return lines, errors.Join(errs...)
+}
+
+func httpGet(ctx context.Context, u string) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("GET %s: %s: %s", u, resp.Status, body)
+	}
+	return body, nil
 }
 
 // Close resumes paused brokers, heals the network, stops every broker

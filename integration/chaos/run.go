@@ -154,6 +154,7 @@ func Run(ctx context.Context, o RunOptions) (*Result, error) {
 		res.Cycles++
 		if _, err := waitLeaders(ctx, adm, o.Partitions, 60*time.Second); err != nil {
 			fail("cycle %d (%s): no recovery: %v", i+1, s, err)
+			diagnose(ctx, c, o.Dir, logf)
 			break
 		}
 		st := w.Stats()
@@ -171,7 +172,7 @@ func Run(ctx context.Context, o RunOptions) (*Result, error) {
 	cancel()
 	if err != nil {
 		fail("drain: %v", err)
-		logReplicaStates(ctx, c, o.Partitions, logf)
+		diagnose(ctx, c, o.Dir, logf)
 	}
 	w.Fill(h)
 	epochs1 := allEpochs(ctx, adm, o.Partitions)
@@ -474,19 +475,25 @@ func caughtUpReplicas(ctx context.Context, c Cluster, partitions int32, limit ti
 	}
 }
 
-// logReplicaStates logs what every broker's replicas say of themselves,
-// for a run that could not drain.
-func logReplicaStates(ctx context.Context, c Cluster, partitions int32, logf func(string, ...any)) {
-	rs, err := c.Replicas(ctx, topic, partitions)
-	if err != nil {
-		logf("replica states: %v", err)
-		return
-	}
-	for p := range partitions {
-		for _, r := range rs[p] {
-			logf("replica p%d on broker %d: leader %d term %d offsets [%d, %d)", p, r.Broker, r.Leader, r.Term, r.Start, r.Next)
+// diagnose logs every broker's replica states and saves them with the
+// brokers' goroutine dumps in dir (a temporary directory when dir is
+// empty), for a run that got stuck.
+func diagnose(ctx context.Context, c Cluster, dir string, logf func(string, ...any)) {
+	if dir == "" {
+		var err error
+		if dir, err = os.MkdirTemp("", "chaos-diagnosis-"); err != nil {
+			logf("diagnose: %v", err)
+			return
 		}
 	}
+	lines, err := c.Diagnose(ctx, dir)
+	for _, l := range lines {
+		logf("diagnosis: %s", l)
+	}
+	if err != nil {
+		logf("diagnose: %v", err)
+	}
+	logf("diagnosis: goroutine dumps and replica states saved in %s", dir)
 }
 
 func writeHistorySummary(path string, r *Result) error {
