@@ -7,7 +7,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"net"
 	"os"
 	"path/filepath"
 	"sync"
@@ -50,24 +49,6 @@ type Cluster struct {
 	net   *netfault.Network[int32]
 }
 
-// freeAddrs reserves n loopback ports by listening and closing.
-func freeAddrs(t testing.TB, n int) []string {
-	var out []string
-	var ls []net.Listener
-	for i := 0; i < n; i++ {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		ls = append(ls, l)
-		out = append(out, l.Addr().String())
-	}
-	for _, l := range ls {
-		l.Close()
-	}
-	return out
-}
-
 // StartCluster starts opts.Brokers brokers and stops them when the test ends.
 func StartCluster(t testing.TB, opts Options) *Cluster {
 	t.Helper()
@@ -92,8 +73,11 @@ func StartCluster(t testing.TB, opts Options) *Cluster {
 		t.Fatal(err)
 	}
 	c := &Cluster{t: t, opts: opts, f: f, dir: t.TempDir(), nodes: make([]*node.Node, opts.Brokers)}
-	raft := freeAddrs(t, opts.Brokers)
-	kafkaAddrs := freeAddrs(t, opts.Brokers)
+	addrs, err := netfault.FreeAddrs(2 * opts.Brokers)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raft, kafkaAddrs := addrs[:opts.Brokers], addrs[opts.Brokers:]
 	peerAddr := func(from, to int) string { return raft[to] }
 	if opts.RaftProxies {
 		targets := map[int32]string{}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/chronik-go/chronik/core/component"
 	"github.com/chronik-go/chronik/core/config"
+	"github.com/chronik-go/chronik/core/netfault"
 	"github.com/chronik-go/chronik/core/node"
 	"github.com/chronik-go/chronik/core/telemetry"
 )
@@ -60,11 +60,11 @@ func startChronik(ctx context.Context, c cli, o benchOptions, n int, dir string)
 	if err != nil {
 		return nil, err
 	}
-	raft, err := freeAddrs(n)
+	raft, err := netfault.FreeAddrs(n)
 	if err != nil {
 		return nil, err
 	}
-	kafkaAddrs, err := freeAddrs(n)
+	kafkaAddrs, err := netfault.FreeAddrs(n)
 	if err != nil {
 		return nil, err
 	}
@@ -151,24 +151,4 @@ func startChronik(ctx context.Context, c cli, o benchOptions, n int, dir string)
 		return nil, errors.Join(err, stop(context.Background()))
 	}
 	return &benchTargetRun{addrs: kafkaAddrs, replication: min(n, 3), stop: stop}, nil
-}
-
-// freeAddrs picks n free loopback ports by listening and closing.
-func freeAddrs(n int) ([]string, error) {
-	out := make([]string, 0, n)
-	var ls []net.Listener
-	defer func() {
-		for _, l := range ls {
-			l.Close()
-		}
-	}()
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, fmt.Errorf("bench: pick a port: %w", err)
-		}
-		ls = append(ls, l)
-		out = append(out, l.Addr().String())
-	}
-	return out, nil
 }

@@ -442,3 +442,22 @@ func TestNetwork(t *testing.T) {
 		t.Fatalf("stats %+v", st)
 	}
 }
+
+func TestFreeAddrs(t *testing.T) {
+	addrs, err := FreeAddrs(4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	for _, a := range addrs {
+		if seen[a] {
+			t.Fatalf("%s returned twice in %v", a, addrs)
+		}
+		seen[a] = true
+		l, err := net.Listen("tcp", a)
+		if err != nil {
+			t.Fatalf("%s is not free: %v", a, err)
+		}
+		l.Close()
+	}
+}

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -103,26 +102,6 @@ func BuildBinary(ctx context.Context, dir string) (string, error) {
 	return out, nil
 }
 
-// freePorts reserves n loopback addresses by listening and closing.
-func freePorts(n int) ([]string, error) {
-	var out []string
-	var ls []net.Listener
-	defer func() {
-		for _, l := range ls {
-			l.Close()
-		}
-	}()
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, err
-		}
-		ls = append(ls, l)
-		out = append(out, l.Addr().String())
-	}
-	return out, nil
-}
-
 // StartProc writes the brokers' configs, starts them and waits until each
 // answers on its Kafka port and the cluster has a controller.
 func StartProc(ctx context.Context, opts ProcOptions) (*ProcCluster, error) {
@@ -137,7 +116,7 @@ func StartProc(ctx context.Context, opts ProcOptions) (*ProcCluster, error) {
 	}
 	// The Raft ports first, then the proxies (which hold their ports from
 	// now on), then the rest: no proxy can take a port meant for a broker.
-	raftPorts, err := freePorts(opts.Brokers)
+	raftPorts, err := netfault.FreeAddrs(opts.Brokers)
 	if err != nil {
 		return nil, err
 	}
@@ -149,7 +128,7 @@ func StartProc(ctx context.Context, opts ProcOptions) (*ProcCluster, error) {
 	if c.net, err = netfault.NewNetwork(targets); err != nil {
 		return nil, err
 	}
-	ports, err := freePorts(2 * opts.Brokers)
+	ports, err := netfault.FreeAddrs(2 * opts.Brokers)
 	if err != nil {
 		c.net.Close()
 		return nil, err
