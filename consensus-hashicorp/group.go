@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -339,8 +340,9 @@ func (g *group) waitFuture(ctx context.Context, f raft.Future) error {
 	}
 }
 
-// TransferLeadership asks the library to hand leadership to node to and
-// waits until to leads, asking again while this node still leads.
+// TransferLeadership hands leadership to node to and waits until to leads,
+// trying again while this node still leads. The hand-over is done here
+// (handOver), not by the library's LeadershipTransfer: see handOver.
 func (g *group) TransferLeadership(ctx context.Context, to consensus.NodeID) error {
 	if to == 0 {
 		return consensus.Errorf(consensus.CodeInvalid, "transfer to node 0")
@@ -358,16 +360,19 @@ func (g *group) TransferLeadership(ctx context.Context, to consensus.NodeID) err
 				return consensus.Errorf(consensus.CodeInvalid, "node %d is not a voter of group %d", to, g.id)
 			}
 			g.setTransferring(true)
-			err := g.waitFuture(ctx, g.r.LeadershipTransferToServer(raft.ServerID(addr(to)), addr(to)))
+			err := g.handOver(ctx, to)
 			g.setTransferring(false)
 			switch consensus.CodeOf(err) {
-			case consensus.CodeOK, consensus.CodeInternal:
-				// Done, or timed out: check again below.
+			case consensus.CodeOK, consensus.CodeTimeout, consensus.CodeNotLeader:
+				// Sent, or not yet possible: wait for a change below and
+				// check again.
 			default:
 				return err
 			}
+			if ctx.Err() != nil {
+				return ctxErr(ctx)
+			}
 			requested = true
-			continue
 		case requested && leader == 0:
 			// The election the transfer started is under way.
 		default:
@@ -384,6 +389,58 @@ func (g *group) TransferLeadership(ctx context.Context, to consensus.NodeID) err
 		}
 		timer.Stop()
 	}
+}
+
+// handOver does what the library's leadership transfer does: it waits (up
+// to twice the election timeout) until node to's log matches this leader's
+// last index, as successful appends at this term show, then sends it
+// TimeoutNow, which makes it campaign at once with a vote request the other
+// voters grant although they have a leader. Proposals are refused meanwhile
+// (transferring).
+//
+// The library's own LeadershipTransfer is not used: in hashicorp/raft
+// v1.8.0 a transfer started while an earlier one's catch-up request still
+// waits in the follower's replication channel blocks on that channel, and
+// if this node then steps down (the replication goroutine exits) it blocks
+// for good, leaving the library's "transfer in progress" flag set: from
+// then on, in every later term this node leads, the library refuses every
+// Apply, so the group is led but can commit nothing
+// (hashicorp/raft#696). Chaos runs found it: the broker's balancer retries
+// transfers to a preferred replica that a fault made unreachable.
+func (g *group) handOver(ctx context.Context, to consensus.NodeID) error {
+	term := g.r.CurrentTerm()
+	target := addr(to)
+	deadline := time.NewTimer(2 * g.e.cfg.ElectionTimeout)
+	defer deadline.Stop()
+	tick := time.NewTicker(max(g.e.cfg.CommitTimeout, time.Millisecond))
+	defer tick.Stop()
+	for {
+		if !g.Leading(term) {
+			return g.notLeader()
+		}
+		ackC := g.vt.acks.wait()
+		if g.vt.match.at(target, term) >= g.r.LastIndex() {
+			break
+		}
+		select {
+		case <-ackC:
+		case <-tick.C:
+		case <-deadline.C:
+			return &consensus.Error{Code: consensus.CodeTimeout,
+				Msg: fmt.Sprintf("group %d: node %d did not catch up within %v", g.id, to, 2*g.e.cfg.ElectionTimeout)}
+		case <-ctx.Done():
+			return ctxErr(ctx)
+		case <-g.stopC:
+			return consensus.ErrStopped
+		}
+	}
+	self := []byte(addr(g.e.node))
+	req := &raft.TimeoutNowRequest{RPCHeader: raft.RPCHeader{ProtocolVersion: raft.ProtocolVersionMax, ID: self, Addr: self}}
+	var resp raft.TimeoutNowResponse
+	if err := roundTrip(g.vt, target, msgTimeoutNow, req, &resp, g.e.cfg.RPCTimeout); err != nil {
+		return &consensus.Error{Code: consensus.CodeTimeout, Msg: fmt.Sprintf("group %d: TimeoutNow to node %d", g.id, to), Err: err}
+	}
+	return nil
 }
 
 func (g *group) setTransferring(v bool) {

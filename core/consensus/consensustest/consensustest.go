@@ -152,6 +152,7 @@ func Run(t *testing.T, b Backend, stores StoreMaker, caps Capabilities) {
 		{"LeaderIsolated", testLeaderIsolated},
 		{"LeaderStopped", testLeaderStopped},
 		{"TransferLeadership", testTransferLeadership},
+		{"TransferToUnreachable", testTransferToUnreachable},
 		{"LeadingFollowsStepDown", testLeadingFollowsStepDown},
 		{"ReadBarrier", testReadBarrier},
 		{"ReadBarrierDeposed", testReadBarrierDeposed},

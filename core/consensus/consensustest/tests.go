@@ -262,6 +262,53 @@ func testTransferLeadership(t *testing.T, s *suite) {
 	c.waitConverged(g, all)
 }
 
+// testTransferToUnreachable: transfers to a follower that cannot be
+// reached fail without harming the group. The leader then loses its quorum
+// (while its replication to that follower may still wait on an unanswered
+// append), the network heals, and once it leads again it must commit. With
+// hashicorp/raft v1.8.0's own LeadershipTransfer this wedges about half the
+// time: a transfer blocks for good on the follower's replication channel,
+// and the library refuses every proposal in every later term the node leads
+// (hashicorp/raft#696). Two rounds.
+func testTransferToUnreachable(t *testing.T, s *suite) {
+	c := newCluster(t, s, 3, clusterOpts{})
+	const g = 1
+	c.startGroupAll(g)
+	all := c.ids()
+	for round := range 2 {
+		leader, term := c.waitLeader(g, all, c.electBound())
+		c.proposeN(g, fmt.Sprintf("r%d/before", round), 5)
+		target := without(all, leader)[0]
+		c.net.Isolate(target)
+		for range 3 {
+			ctx, cancel := contextWithTimeout(c, s.be.ElectionTimeout)
+			err := c.group(leader, g).TransferLeadership(ctx, target)
+			cancel()
+			if err == nil {
+				t.Fatalf("round %d: TransferLeadership %d -> isolated node %d succeeded", round, leader, target)
+			}
+		}
+		c.net.Isolate(leader)
+		c.eventually(c.electBound(), fmt.Sprintf("isolated leader %d steps down", leader), []groupID{g}, func() (bool, string) {
+			st := c.group(leader, g).Status()
+			return st.Role != consensus.RoleLeader || st.Term > term, st.Role.String()
+		})
+		c.net.HealAll()
+		now, _ := c.waitLeader(g, all, c.electBound())
+		if now != leader {
+			ctx, cancel := c.ctxTimeout()
+			err := c.group(now, g).TransferLeadership(ctx, leader)
+			cancel()
+			if err != nil {
+				t.Fatalf("round %d: TransferLeadership %d -> %d: %v", round, now, leader, err)
+			}
+		}
+		t.Logf("round %d: node %d leads again after failed transfers to node %d", round, leader, target)
+		c.proposeN(g, fmt.Sprintf("r%d/after", round), 5)
+	}
+	c.waitConverged(g, all)
+}
+
 // testLeadingFollowsStepDown: with one of three nodes stopped, leadership
 // moves only with the old leader's vote, and the old leader must stop
 // answering Leading(old term) before that vote leaves (a host serves reads
