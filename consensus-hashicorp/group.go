@@ -359,9 +359,7 @@ func (g *group) TransferLeadership(ctx context.Context, to consensus.NodeID) err
 			if !slices.Contains(g.Status().Voters, to) {
 				return consensus.Errorf(consensus.CodeInvalid, "node %d is not a voter of group %d", to, g.id)
 			}
-			g.setTransferring(true)
 			err := g.handOver(ctx, to)
-			g.setTransferring(false)
 			switch consensus.CodeOf(err) {
 			case consensus.CodeOK, consensus.CodeTimeout, consensus.CodeNotLeader:
 				// Sent, or not yet possible: wait for a change below and
@@ -391,12 +389,15 @@ func (g *group) TransferLeadership(ctx context.Context, to consensus.NodeID) err
 	}
 }
 
-// handOver does what the library's leadership transfer does: it waits (up
-// to twice the election timeout) until node to's log matches this leader's
-// last index, as successful appends at this term show, then sends it
-// TimeoutNow, which makes it campaign at once with a vote request the other
-// voters grant although they have a leader. Proposals are refused meanwhile
-// (transferring).
+// handOver does what the library's leadership transfer does, in two
+// steps. First, still taking proposals, it waits (up to twice the election
+// timeout) until node to has accepted appends up to the commit index, as
+// successful appends at this term show: a target that is down or cut off
+// fails here without holding up writes. Then it refuses proposals
+// (transferring) and waits (up to an election timeout) until to matches
+// this leader's last index, and sends it TimeoutNow, which makes it
+// campaign at once with a vote request the other voters grant although
+// they have a leader.
 //
 // The library's own LeadershipTransfer is not used: in hashicorp/raft
 // v1.8.0 a transfer started while an earlier one's catch-up request still
@@ -406,33 +407,53 @@ func (g *group) TransferLeadership(ctx context.Context, to consensus.NodeID) err
 // then on, in every later term this node leads, the library refuses every
 // Apply, so the group is led but can commit nothing
 // (hashicorp/raft#696). Chaos runs found it: the broker's balancer retries
-// transfers to a preferred replica that a fault made unreachable.
+// transfers to a preferred replica that a fault made unreachable. While
+// that flag is set, even briefly, the library also refuses Applies, which
+// a catch-up to a dead target stretched to its RPC timeout.
 func (g *group) handOver(ctx context.Context, to consensus.NodeID) error {
 	term := g.r.CurrentTerm()
 	target := addr(to)
-	deadline := time.NewTimer(2 * g.e.cfg.ElectionTimeout)
-	defer deadline.Stop()
-	tick := time.NewTicker(max(g.e.cfg.CommitTimeout, time.Millisecond))
-	defer tick.Stop()
-	for {
-		if !g.Leading(term) {
-			return g.notLeader()
+	caughtUp := func(final bool) error {
+		limit := 2 * g.e.cfg.ElectionTimeout
+		if final {
+			limit = g.e.cfg.ElectionTimeout
 		}
-		ackC := g.vt.acks.wait()
-		if g.vt.match.at(target, term) >= g.r.LastIndex() {
-			break
+		deadline := time.NewTimer(limit)
+		defer deadline.Stop()
+		tick := time.NewTicker(max(g.e.cfg.CommitTimeout, time.Millisecond))
+		defer tick.Stop()
+		for {
+			if !g.Leading(term) {
+				return g.notLeader()
+			}
+			ackC := g.vt.acks.wait()
+			want := g.r.CommitIndex()
+			if final {
+				want = g.r.LastIndex()
+			}
+			if g.vt.match.at(target, term) >= want {
+				return nil
+			}
+			select {
+			case <-ackC:
+			case <-tick.C:
+			case <-deadline.C:
+				return &consensus.Error{Code: consensus.CodeTimeout,
+					Msg: fmt.Sprintf("group %d: node %d did not catch up within %v", g.id, to, limit)}
+			case <-ctx.Done():
+				return ctxErr(ctx)
+			case <-g.stopC:
+				return consensus.ErrStopped
+			}
 		}
-		select {
-		case <-ackC:
-		case <-tick.C:
-		case <-deadline.C:
-			return &consensus.Error{Code: consensus.CodeTimeout,
-				Msg: fmt.Sprintf("group %d: node %d did not catch up within %v", g.id, to, 2*g.e.cfg.ElectionTimeout)}
-		case <-ctx.Done():
-			return ctxErr(ctx)
-		case <-g.stopC:
-			return consensus.ErrStopped
-		}
+	}
+	if err := caughtUp(false); err != nil {
+		return err
+	}
+	g.setTransferring(true)
+	defer g.setTransferring(false)
+	if err := caughtUp(true); err != nil {
+		return err
 	}
 	self := []byte(addr(g.e.node))
 	req := &raft.TimeoutNowRequest{RPCHeader: raft.RPCHeader{ProtocolVersion: raft.ProtocolVersionMax, ID: self, Addr: self}}
