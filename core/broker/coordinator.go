@@ -438,9 +438,20 @@ func (b *Broker) OffsetCommit(ctx context.Context, req protocol.OffsetCommitRequ
 // OffsetFetch implements protocol.GroupHost. An unknown group has offset
 // -1 for every partition and no error (as Kafka answers).
 func (b *Broker) OffsetFetch(ctx context.Context, req protocol.OffsetFetchRequest) protocol.OffsetFetchResult {
-	r, _, _, code := b.coordinatorFor(ctx, req.Group)
+	r, _, term, code := b.coordinatorFor(ctx, req.Group)
 	if code != protocol.ErrNone {
 		return protocol.OffsetFetchResult{Err: code}
+	}
+	if b.cfg.LinearizableReads {
+		// A coordinator cut off from its partition's quorum, not yet
+		// deposed, must not answer with offsets older than what its
+		// successor already committed: confirm leadership first, then read.
+		bctx, cancel := context.WithTimeout(ctx, readBarrierTimeout)
+		err := r.p.readBarrier(bctx, term)
+		cancel()
+		if ss := r.p.serving(); err != nil || !ss.ready || ss.term != term {
+			return protocol.OffsetFetchResult{Err: protocol.ErrNotCoordinator}
+		}
 	}
 	sg := r.p.storedGroup(req.Group)
 	var res protocol.OffsetFetchResult

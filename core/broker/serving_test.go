@@ -102,6 +102,12 @@ type servingHarness struct {
 
 func newServingHarness(t *testing.T) *servingHarness {
 	t.Helper()
+	return newServingHarnessOf(t, "t")
+}
+
+// newServingHarnessOf hosts partition 0 of topic (its only partition).
+func newServingHarnessOf(t *testing.T, topic string) *servingHarness {
+	t.Helper()
 	b := &Broker{
 		log:    slog.New(slog.DiscardHandler),
 		cfg:    DefaultConfig(),
@@ -115,15 +121,15 @@ func newServingHarness(t *testing.T) *servingHarness {
 	t.Cleanup(b.cancel)
 	pm := partitionMeta{Group: firstPartitionGroup, Replicas: []int32{1, 2, 3}}
 	b.meta.mu.Lock()
-	b.meta.st.Topics["t"] = &topicMeta{Name: "t", Partitions: []partitionMeta{pm}}
+	b.meta.st.Topics[topic] = &topicMeta{Name: topic, Partitions: []partitionMeta{pm}}
 	b.meta.publish()
 	b.meta.mu.Unlock()
-	p := newPartition("t", 0, pm.Group, b.self)
+	p := newPartition(topic, 0, pm.Group, b.self)
 	g := &fakeGroup{p: p}
 	p.setLive(g)
 	r := &replica{p: p, g: g, meta: pm}
 	b.parts[pm.Group] = r
-	b.byName["t"] = []*replica{r}
+	b.byName[topic] = []*replica{r}
 	return &servingHarness{t: t, b: b, p: p, g: g}
 }
 
@@ -336,5 +342,34 @@ func TestReadsWaitForTheBarrier(t *testing.T) {
 	h.wantServing("linearizable_reads off", 4, 5)
 	if n := h.g.barriers.Load() - before; n != 0 {
 		t.Errorf("linearizable_reads off: the barrier was called %d times", n)
+	}
+}
+
+// TestOffsetFetchWaitsForTheBarrier: a coordinator answers OffsetFetch only
+// after its partition's read barrier confirmed it still leads; one cut off
+// from its quorum answers NOT_COORDINATOR (the client finds the new one).
+func TestOffsetFetchWaitsForTheBarrier(t *testing.T) {
+	h := newServingHarnessOf(t, OffsetsTopic)
+	ctx := context.Background()
+	h.p.LeaderChanged(ctx, 1, 5)
+	h.g.leadTerm.Store(5)
+	if _, err := h.g.apply(5, epochEntry(5)); err != nil {
+		t.Fatal(err)
+	}
+	req := protocol.OffsetFetchRequest{Group: "g", Topics: []protocol.TopicPartitions{{Topic: "t", Partitions: []int32{0}}}}
+	res := h.b.OffsetFetch(ctx, req)
+	if res.Err != protocol.ErrNone || len(res.Offsets) != 1 || res.Offsets[0].Offset != -1 {
+		t.Fatalf("offset fetch on a confirmed coordinator: %+v; want no error and offset -1", res)
+	}
+	if n := h.g.barriers.Load(); n != 1 {
+		t.Errorf("offset fetch called the barrier %d times, want 1", n)
+	}
+	h.g.setBarrier(func(uint64) error { return consensus.NotLeader(0) })
+	if res := h.b.OffsetFetch(ctx, req); res.Err != protocol.ErrNotCoordinator || len(res.Offsets) != 0 {
+		t.Errorf("offset fetch on a coordinator whose barrier failed: %+v; want NOT_COORDINATOR and no offsets", res)
+	}
+	h.b.cfg.LinearizableReads = false
+	if res := h.b.OffsetFetch(ctx, req); res.Err != protocol.ErrNone {
+		t.Errorf("linearizable_reads off: %+v; want the offsets without the barrier", res)
 	}
 }
