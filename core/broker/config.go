@@ -36,10 +36,10 @@ type Config struct {
 	// topic's retention.ms and retention.bytes (by proposing a truncation
 	// of the log prefix, which every replica applies).
 	RetentionCheckInterval time.Duration `koanf:"retention_check_interval"`
-	// LinearizableReads makes Fetch, ListOffsets and OffsetFetch confirm
-	// leadership with a quorum round (consensus.Group.ReadBarrier, shared
-	// by concurrent reads) before they read the high watermark, records or
-	// committed offsets they answer with. With false, a leader cut off from
+	// LinearizableReads makes Fetch, ListOffsets, OffsetFetch and
+	// DeleteRecords confirm leadership with a quorum round
+	// (consensus.Group.ReadBarrier, shared by concurrent reads) before they
+	// read the watermarks, records or committed offsets they answer with. With false, a leader cut off from
 	// the others can answer reads from stale state for up to an election
 	// timeout: watermarks and committed offsets may then go backwards.
 	LinearizableReads bool `koanf:"linearizable_reads"`

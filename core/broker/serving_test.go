@@ -373,3 +373,27 @@ func TestOffsetFetchWaitsForTheBarrier(t *testing.T) {
 		t.Errorf("linearizable_reads off: %+v; want the offsets without the barrier", res)
 	}
 }
+
+// TestDeleteRecordsWaitsForTheBarrier: DeleteRecords checks its offset
+// against the high watermark and may answer the low watermark without
+// proposing; both are reads, confirmed by the barrier first.
+func TestDeleteRecordsWaitsForTheBarrier(t *testing.T) {
+	h := newServingHarness(t)
+	ctx := context.Background()
+	h.p.LeaderChanged(ctx, 1, 5)
+	h.g.leadTerm.Store(5)
+	if _, err := h.g.apply(5, epochEntry(5)); err != nil {
+		t.Fatal(err)
+	}
+	req := []protocol.DeleteRecordsPartition{{Topic: "t", Partition: 0, Offset: 0}}
+	if res := h.b.DeleteRecords(ctx, req); res[0].Err != protocol.ErrNone || res[0].LowWatermark != 0 {
+		t.Fatalf("delete records below the log start on a confirmed leader: %+v; want low watermark 0", res[0])
+	}
+	if n := h.g.barriers.Load(); n != 1 {
+		t.Errorf("delete records called the barrier %d times, want 1", n)
+	}
+	h.g.setBarrier(func(uint64) error { return consensus.NotLeader(0) })
+	if res := h.b.DeleteRecords(ctx, req); res[0].Err != protocol.ErrNotLeaderOrFollower || res[0].LowWatermark != -1 {
+		t.Errorf("delete records on a leader whose barrier failed: %+v; want NOT_LEADER_OR_FOLLOWER", res[0])
+	}
+}
