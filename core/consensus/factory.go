@@ -36,5 +36,11 @@ func (f *factory) Create(ctx context.Context, set component.Settings, cfg compon
 	if err := component.Validate(cfg); err != nil {
 		return nil, err
 	}
-	return f.create(ctx, set.WithDefaults(), cfg, p)
+	c, err := f.create(ctx, set.WithDefaults(), cfg, p)
+	if err != nil {
+		// Not a typed nil in a non-nil interface: callers test for nil
+		// to know what to stop.
+		return nil, err
+	}
+	return c, nil
 }

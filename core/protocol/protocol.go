@@ -46,7 +46,13 @@ func (f *factory) Create(ctx context.Context, set component.Settings, cfg compon
 	if err := component.Validate(cfg); err != nil {
 		return nil, err
 	}
-	return f.create(ctx, set.WithDefaults(), cfg, host)
+	c, err := f.create(ctx, set.WithDefaults(), cfg, host)
+	if err != nil {
+		// Not a typed nil in a non-nil interface: callers test for nil
+		// to know what to stop.
+		return nil, err
+	}
+	return c, nil
 }
 
 // Host is what the broker offers a protocol server. Every method is safe for
