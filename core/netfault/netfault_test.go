@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -459,5 +460,10 @@ func TestFreeAddrs(t *testing.T) {
 			t.Fatalf("%s is not free: %v", a, err)
 		}
 		l.Close()
+		_, port, _ := net.SplitHostPort(a)
+		p, _ := strconv.Atoi(port)
+		if lo := ephemeralLow(); lo > minPort+1000 && (p < minPort || p >= lo) {
+			t.Errorf("%s: port outside [%d, %d), below the ephemeral range", a, minPort, lo)
+		}
 	}
 }
