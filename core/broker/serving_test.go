@@ -135,6 +135,17 @@ func newServingHarnessOf(t *testing.T, topic string) *servingHarness {
 
 // fetch fetches t-0 at the high watermark (nothing to read: the log is
 // not needed) and returns the result.
+// lead makes this replica the leader of term, ready: Raft leads, and the
+// term's epoch marker is applied.
+func (h *servingHarness) lead(term uint64) {
+	h.t.Helper()
+	h.p.LeaderChanged(context.Background(), 1, term)
+	h.g.leadTerm.Store(term)
+	if _, err := h.g.apply(term, epochEntry(term)); err != nil {
+		h.t.Fatal(err)
+	}
+}
+
 func (h *servingHarness) fetch() protocol.FetchResult {
 	h.t.Helper()
 	ss := h.p.serving()
@@ -218,11 +229,7 @@ func TestServingFollowsLiveLeadership(t *testing.T) {
 	ctx := context.Background()
 
 	// Term 5: this node leads and has applied its epoch marker.
-	h.p.LeaderChanged(ctx, 1, 5)
-	h.g.leadTerm.Store(5)
-	if _, err := h.g.apply(5, epochEntry(5)); err != nil {
-		t.Fatal(err)
-	}
+	h.lead(5)
 	if _, err := h.g.apply(5, append([]byte{cmdRecords}, makeBatch(-1, -1, -1, 3, 0)...)); err != nil {
 		t.Fatal(err)
 	}
@@ -292,11 +299,7 @@ func TestServingWithoutGroup(t *testing.T) {
 func TestReadsWaitForTheBarrier(t *testing.T) {
 	h := newServingHarness(t)
 	ctx := context.Background()
-	h.p.LeaderChanged(ctx, 1, 5)
-	h.g.leadTerm.Store(5)
-	if _, err := h.g.apply(5, epochEntry(5)); err != nil {
-		t.Fatal(err)
-	}
+	h.lead(5)
 	if _, err := h.g.apply(5, append([]byte{cmdRecords}, makeBatch(-1, -1, -1, 3, 0)...)); err != nil {
 		t.Fatal(err)
 	}
@@ -351,11 +354,7 @@ func TestReadsWaitForTheBarrier(t *testing.T) {
 func TestOffsetFetchWaitsForTheBarrier(t *testing.T) {
 	h := newServingHarnessOf(t, OffsetsTopic)
 	ctx := context.Background()
-	h.p.LeaderChanged(ctx, 1, 5)
-	h.g.leadTerm.Store(5)
-	if _, err := h.g.apply(5, epochEntry(5)); err != nil {
-		t.Fatal(err)
-	}
+	h.lead(5)
 	req := protocol.OffsetFetchRequest{Group: "g", Topics: []protocol.TopicPartitions{{Topic: "t", Partitions: []int32{0}}}}
 	res := h.b.OffsetFetch(ctx, req)
 	if res.Err != protocol.ErrNone || len(res.Offsets) != 1 || res.Offsets[0].Offset != -1 {
@@ -380,11 +379,7 @@ func TestOffsetFetchWaitsForTheBarrier(t *testing.T) {
 func TestDeleteRecordsWaitsForTheBarrier(t *testing.T) {
 	h := newServingHarness(t)
 	ctx := context.Background()
-	h.p.LeaderChanged(ctx, 1, 5)
-	h.g.leadTerm.Store(5)
-	if _, err := h.g.apply(5, epochEntry(5)); err != nil {
-		t.Fatal(err)
-	}
+	h.lead(5)
 	req := []protocol.DeleteRecordsPartition{{Topic: "t", Partition: 0, Offset: 0}}
 	if res := h.b.DeleteRecords(ctx, req); res[0].Err != protocol.ErrNone || res[0].LowWatermark != 0 {
 		t.Fatalf("delete records below the log start on a confirmed leader: %+v; want low watermark 0", res[0])
