@@ -43,7 +43,7 @@ type group struct {
 	wg    sync.WaitGroup  // serve and delivery goroutines
 
 	applied   atomic.Uint64
-	applyWake applyWake // for ReadBarrier calls waiting for an index
+	applyWake wakeup // notified on every apply, for ReadBarrier calls waiting for an index
 	// readRounds counts ReadBarrier rounds (see read.go).
 	readRounds atomic.Uint64
 
@@ -312,8 +312,6 @@ func (g *group) mapErr(err error) error {
 		return consensus.ErrStopped
 	case errors.Is(err, raft.ErrLeadershipLost):
 		return &consensus.Error{Code: consensus.CodeTimeout, Msg: "leadership lost; outcome unknown", Err: err}
-	case errors.Is(err, raft.ErrLeadershipTransferInProgress):
-		return &consensus.Error{Code: consensus.CodeDropped, Msg: "leadership transfer in progress", Err: err}
 	case errors.Is(err, raft.ErrEnqueueTimeout):
 		return &consensus.Error{Code: consensus.CodeTimeout, Msg: "not enqueued in time", Err: err}
 	}

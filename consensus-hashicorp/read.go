@@ -21,14 +21,10 @@ import (
 // followers' old answers waiting when it resumes), and idleAppends answers
 // some appends without a round trip.
 type acks struct {
-	seq atomic.Uint64 // requests numbered so far
-
-	mu    sync.Mutex
-	by    map[raft.ServerAddress]ackAt
-	waitC chan struct{} // closed on the next ack; nil if nobody waits
+	seq  atomic.Uint64 // requests numbered so far
+	by   peerMarks     // per follower: the newest request it answered
+	wake wakeup        // notified on every answer
 }
-
-type ackAt struct{ term, seq uint64 }
 
 // next numbers a request about to leave.
 func (a *acks) next() uint64 { return a.seq.Add(1) }
@@ -36,52 +32,64 @@ func (a *acks) next() uint64 { return a.seq.Add(1) }
 // note records that target answered request seq at term (its term was
 // the request's: it took the sender for the leader of that term).
 func (a *acks) note(target raft.ServerAddress, term, seq uint64) {
-	a.mu.Lock()
-	if a.by == nil {
-		a.by = make(map[raft.ServerAddress]ackAt)
-	}
-	if cur := a.by[target]; cur.term < term || cur.term == term && cur.seq < seq {
-		a.by[target] = ackAt{term, seq}
-	}
-	if a.waitC != nil {
-		close(a.waitC)
-		a.waitC = nil
-	}
-	a.mu.Unlock()
+	a.by.note(target, term, seq)
+	a.wake.notify()
 }
 
 // wait returns a channel closed on the next ack.
-func (a *acks) wait() <-chan struct{} {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if a.waitC == nil {
-		a.waitC = make(chan struct{})
-	}
-	return a.waitC
-}
+func (a *acks) wait() <-chan struct{} { return a.wake.wait() }
 
 // quorum reports whether a majority of voters (self counting) answered,
 // at term, a request numbered after fence.
 func (a *acks) quorum(voters []raft.ServerAddress, self raft.ServerAddress, term, fence uint64) bool {
-	a.mu.Lock()
-	defer a.mu.Unlock()
 	n := 0
 	for _, v := range voters {
-		if at := a.by[v]; v == self || at.term == term && at.seq > fence {
+		if v == self || a.by.at(v, term) > fence {
 			n++
 		}
 	}
 	return n > len(voters)/2
 }
 
-// applyWake is closed and replaced when the FSM applied a batch, for
-// ReadBarrier calls waiting for their read index.
-type applyWake struct {
+// peerMarks records, per follower, the highest number noted for it at the
+// newest term noted: the newest request it answered (acks), the last index
+// its log shares with this leader's (vtrans.match).
+type peerMarks struct {
+	mu sync.Mutex
+	by map[raft.ServerAddress]peerMark
+}
+
+type peerMark struct{ term, n uint64 }
+
+func (m *peerMarks) note(target raft.ServerAddress, term, n uint64) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.by == nil {
+		m.by = make(map[raft.ServerAddress]peerMark)
+	}
+	if cur := m.by[target]; cur.term < term || cur.term == term && cur.n < n {
+		m.by[target] = peerMark{term, n}
+	}
+}
+
+// at is target's number at term; 0 when none is noted at that term.
+func (m *peerMarks) at(target raft.ServerAddress, term uint64) uint64 {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if cur := m.by[target]; cur.term == term {
+		return cur.n
+	}
+	return 0
+}
+
+// wakeup hands out a channel that the next notify closes: for waiters on
+// an event (an ack, an apply) that re-check their condition when woken.
+type wakeup struct {
 	mu sync.Mutex
 	c  chan struct{}
 }
 
-func (w *applyWake) wait() <-chan struct{} {
+func (w *wakeup) wait() <-chan struct{} {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.c == nil {
@@ -90,7 +98,7 @@ func (w *applyWake) wait() <-chan struct{} {
 	return w.c
 }
 
-func (w *applyWake) notify() {
+func (w *wakeup) notify() {
 	w.mu.Lock()
 	if w.c != nil {
 		close(w.c)

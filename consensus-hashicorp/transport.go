@@ -112,7 +112,7 @@ type vtrans struct {
 	hb       atomic.Pointer[func(raft.RPC)]
 	idle     idleAppends
 	acks     acks        // for ReadBarrier: see read.go
-	match    matches     // for TransferLeadership: see group.handOver
+	match    peerMarks   // per follower: its last index shared with this leader's (group.handOver)
 	ready    atomic.Bool // the group watches the library: requests may flow
 
 	mu    sync.Mutex
@@ -186,36 +186,6 @@ func (t *vtrans) AppendEntries(_ raft.ServerID, target raft.ServerAddress, args 
 		t.acks.note(target, args.Term, seq)
 	}
 	return err
-}
-
-// matches records, per follower, the last index its log is known to share
-// with this leader's at a term: that of the newest append it accepted.
-type matches struct {
-	mu sync.Mutex
-	by map[raft.ServerAddress]matchAt
-}
-
-type matchAt struct{ term, index uint64 }
-
-func (m *matches) note(target raft.ServerAddress, term, index uint64) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.by == nil {
-		m.by = make(map[raft.ServerAddress]matchAt)
-	}
-	if cur := m.by[target]; cur.term < term || cur.term == term && cur.index < index {
-		m.by[target] = matchAt{term, index}
-	}
-}
-
-// at is target's match at term; 0 when none is known at that term.
-func (m *matches) at(target raft.ServerAddress, term uint64) uint64 {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if cur := m.by[target]; cur.term == term {
-		return cur.index
-	}
-	return 0
 }
 
 // idleAppends answers, on the leader's side, the empty appends an idle
