@@ -76,13 +76,9 @@ func (b *Broker) DeleteRecords(ctx context.Context, req []protocol.DeleteRecords
 		if ss.ready && b.cfg.LinearizableReads {
 			// The bounds checked and the low watermark answered below are
 			// reads: confirm leadership first, as ListOffsets does.
-			bctx, cancel := context.WithTimeout(ctx, readBarrierTimeout)
-			err := r.p.readBarrier(bctx, ss.term)
-			cancel()
-			term := ss.term
-			if ss = r.p.serving(); err != nil || ss.term != term {
-				ss.ready = false
-			}
+			var ok bool
+			ss, ok = r.p.confirmRead(ctx, ss.term)
+			ss.ready = ok
 		}
 		if !ss.ready {
 			res.Err = protocol.ErrNotLeaderOrFollower

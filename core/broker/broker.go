@@ -829,11 +829,8 @@ func (b *Broker) ListOffsets(ctx context.Context, req protocol.ListOffsetsReques
 	}
 	if b.cfg.LinearizableReads {
 		// Confirm leadership, then read the offsets to answer with.
-		bctx, cancel := context.WithTimeout(ctx, readBarrierTimeout)
-		err := r.p.readBarrier(bctx, ss.term)
-		cancel()
-		term := ss.term
-		if ss = r.p.serving(); err != nil || !ss.ready || ss.term != term {
+		var ok bool
+		if ss, ok = r.p.confirmRead(ctx, ss.term); !ok {
 			res.Err = protocol.ErrNotLeaderOrFollower
 			return res
 		}

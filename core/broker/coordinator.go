@@ -446,10 +446,7 @@ func (b *Broker) OffsetFetch(ctx context.Context, req protocol.OffsetFetchReques
 		// A coordinator cut off from its partition's quorum, not yet
 		// deposed, must not answer with offsets older than what its
 		// successor already committed: confirm leadership first, then read.
-		bctx, cancel := context.WithTimeout(ctx, readBarrierTimeout)
-		err := r.p.readBarrier(bctx, term)
-		cancel()
-		if ss := r.p.serving(); err != nil || !ss.ready || ss.term != term {
+		if _, ok := r.p.confirmRead(ctx, term); !ok {
 			return protocol.OffsetFetchResult{Err: protocol.ErrNotCoordinator}
 		}
 	}

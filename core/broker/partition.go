@@ -435,6 +435,18 @@ func (p *partition) readBarrier(ctx context.Context, term uint64) error {
 	return l.ReadBarrier(ctx, term)
 }
 
+// confirmRead runs the read barrier at term (bounded by readBarrierTimeout)
+// and returns the serving state read after it, with ok true only if the
+// barrier confirmed and this replica still serves at term: the state to
+// answer a read with.
+func (p *partition) confirmRead(ctx context.Context, term uint64) (ss servingState, ok bool) {
+	ctx, cancel := context.WithTimeout(ctx, readBarrierTimeout)
+	err := p.readBarrier(ctx, term)
+	cancel()
+	ss = p.serving()
+	return ss, err == nil && ss.ready && ss.term == term
+}
+
 // setLive sets the group whose Leading serving asks.
 func (p *partition) setLive(l leadership) {
 	p.mu.Lock()
