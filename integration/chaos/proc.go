@@ -448,9 +448,9 @@ func (c *ProcCluster) Diagnose(ctx context.Context, dir string) ([]string, error
 	var errs []error
 	for _, b := range c.brokers {
 		b.mu.Lock()
-		up := b.cmd != nil && !b.paused
+		paused := b.paused
 		b.mu.Unlock()
-		if !up {
+		if paused || !c.Running(b.id) {
 			lines = append(lines, fmt.Sprintf("broker %d: not running", b.id))
 			continue
 		}
