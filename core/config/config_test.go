@@ -453,3 +453,21 @@ func TestFormatValue(t *testing.T) {
 		}
 	}
 }
+
+func TestDecodeSection(t *testing.T) {
+	type cfg struct {
+		Size  int           `koanf:"size"`
+		Every time.Duration `koanf:"every"`
+	}
+	c := &cfg{Size: 1, Every: time.Second}
+	if err := DecodeSection("storage", map[string]any{"size": "42", "every": "5ms"}, c); err != nil {
+		t.Fatal(err)
+	}
+	if c.Size != 42 || c.Every != 5*time.Millisecond {
+		t.Errorf("decoded %+v", *c)
+	}
+	err := DecodeSection("storage", map[string]any{"sise": 3}, &cfg{})
+	if err == nil || !strings.Contains(err.Error(), "sise") {
+		t.Errorf("unknown key: got %v, want an error naming it", err)
+	}
+}

@@ -1,0 +1,192 @@
+// Package sdk is what a storage plugin imports: a plugin binary is a main
+// that hands its storage.Factory to ServeStorage.
+//
+//	package main
+//
+//	import (
+//		"github.com/chronik-go/chronik/plugins/sdk"
+//		pebblestore "github.com/chronik-go/chronik/plugins/examples/storage-pebble"
+//	)
+//
+//	func main() { sdk.ServeStorage(pebblestore.NewFactory()) }
+//
+// The broker starts the binary with go-plugin's handshake and talks gRPC
+// to it over a Unix socket in a private directory. The SDK decodes the
+// config section the broker passes (the keys under storage: other than
+// type and plugin) over the factory's DefaultConfig and validates it, so a
+// bad key or value fails the broker's start, and `chronik config check`,
+// with the plugin's own message.
+//
+// A plugin must never write to stdout, which carries the handshake. The
+// SDK gives the store a logger that writes to stderr, which the broker
+// reads into its own log under the component's name. The plugin exits by
+// itself, after closing its store, when the broker process dies.
+package sdk
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/go-plugin"
+	"google.golang.org/grpc"
+
+	"github.com/chronik-go/chronik/core/storage"
+	"github.com/chronik-go/chronik/plugins/internal/storagepb"
+)
+
+// The handshake. A broker and a plugin agree only if the cookie matches
+// and they speak the same protocol version; StorageProtocolVersion is
+// bumped on any incompatible change of the storage protocol.
+const (
+	MagicCookieKey         = "CHRONIK_PLUGIN"
+	MagicCookieValue       = "7c1f9e2a4b6d8f03-chronik-component-plugin"
+	StorageProtocolVersion = 1
+	// StoragePluginName is the name the storage service is dispensed by.
+	StoragePluginName = "storage"
+)
+
+// StorageHandshake is go-plugin's handshake for storage plugins.
+var StorageHandshake = plugin.HandshakeConfig{
+	ProtocolVersion:  StorageProtocolVersion,
+	MagicCookieKey:   MagicCookieKey,
+	MagicCookieValue: MagicCookieValue,
+}
+
+// MaxMessageSize is the largest gRPC message either side accepts: a Write
+// can carry far more than gRPC's default 4 MiB.
+const MaxMessageSize = 1<<31 - 1
+
+// GRPCServerOptions raise the plugin-side server's message limits, which
+// go-plugin leaves at gRPC's defaults.
+func GRPCServerOptions() []grpc.ServerOption {
+	return []grpc.ServerOption{
+		grpc.MaxRecvMsgSize(MaxMessageSize),
+		grpc.MaxSendMsgSize(MaxMessageSize),
+		grpc.ReadBufferSize(256 << 10),
+		grpc.WriteBufferSize(256 << 10),
+		grpc.InitialWindowSize(16 << 20),
+		grpc.InitialConnWindowSize(64 << 20),
+	}
+}
+
+// GRPCDialOptions are the host side's matching options.
+func GRPCDialOptions() []grpc.DialOption {
+	return []grpc.DialOption{
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(MaxMessageSize), grpc.MaxCallSendMsgSize(MaxMessageSize)),
+		grpc.WithReadBufferSize(256 << 10),
+		grpc.WithWriteBufferSize(256 << 10),
+		grpc.WithInitialWindowSize(16 << 20),
+		grpc.WithInitialConnWindowSize(64 << 20),
+	}
+}
+
+// StoragePlugin is the go-plugin Plugin of the storage service. The plugin
+// side sets Factory; the host side uses it with no fields set, and
+// dispenses a storagepb.StoreClient (the plugins package wraps it).
+type StoragePlugin struct {
+	plugin.NetRPCUnsupportedPlugin
+	Factory storage.Factory
+	Logger  *slog.Logger
+
+	srv atomic.Pointer[storeServer]
+}
+
+// GRPCServer registers the storage service.
+func (p *StoragePlugin) GRPCServer(_ *plugin.GRPCBroker, s *grpc.Server) error {
+	srv := newStoreServer(p.Factory, p.Logger)
+	p.srv.Store(srv)
+	storagepb.RegisterStoreServer(s, srv)
+	return nil
+}
+
+// GRPCClient returns the raw client of the storage service.
+func (p *StoragePlugin) GRPCClient(_ context.Context, _ *plugin.GRPCBroker, c *grpc.ClientConn) (any, error) {
+	return storagepb.NewStoreClient(c), nil
+}
+
+// ServeStorage serves f as a storage plugin until the broker closes it or
+// dies. Call it from the plugin's main; it does not return.
+func ServeStorage(f storage.Factory) {
+	stderr := os.Stderr // go-plugin redirects os.Stderr once serving
+	log := NewLogger(stderr)
+	if err := f.Type().Validate(); err != nil {
+		fmt.Fprintf(stderr, "chronik storage plugin: %v\n", err)
+		os.Exit(1)
+	}
+	p := &StoragePlugin{Factory: f, Logger: log}
+	go watchParent(log, p)
+	plugin.Serve(&plugin.ServeConfig{
+		HandshakeConfig: StorageHandshake,
+		Plugins:         plugin.PluginSet{StoragePluginName: p},
+		GRPCServer: func(opts []grpc.ServerOption) *grpc.Server {
+			return grpc.NewServer(append(opts, GRPCServerOptions()...)...)
+		},
+	})
+	os.Exit(0)
+}
+
+// watchParent closes the store and exits once the process that started
+// this plugin is gone, so that no orphan keeps writing a data directory.
+func watchParent(log *slog.Logger, p *StoragePlugin) {
+	parent := os.Getppid()
+	for range time.Tick(200 * time.Millisecond) {
+		if os.Getppid() != parent {
+			break
+		}
+	}
+	log.Error("the broker process that started this plugin is gone; closing the store and exiting", "parent_pid", parent)
+	if s := p.srv.Load(); s != nil {
+		done := make(chan struct{})
+		go func() { s.closeStore(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+		}
+	}
+	os.Exit(3)
+}
+
+// NewLogger returns a slog logger writing JSON lines that go-plugin's host
+// side parses into its log (hclog's @level and @message keys).
+func NewLogger(w io.Writer) *slog.Logger {
+	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{
+		Level: slog.LevelDebug,
+		ReplaceAttr: func(groups []string, a slog.Attr) slog.Attr {
+			if len(groups) > 0 {
+				return a
+			}
+			switch a.Key {
+			case slog.TimeKey:
+				return slog.Attr{} // the host stamps its own
+			case slog.LevelKey:
+				return slog.String("@level", strings.ToLower(a.Value.String()))
+			case slog.MessageKey:
+				return slog.String("@message", a.Value.String())
+			}
+			return a
+		},
+	}))
+}
+
+// decodeSection turns the JSON config section into the nested map
+// config.DecodeSection takes; numbers stay json.Number so that integers
+// keep their precision.
+func decodeSection(b []byte) (map[string]any, error) {
+	if len(b) == 0 {
+		return nil, nil
+	}
+	d := json.NewDecoder(strings.NewReader(string(b)))
+	d.UseNumber()
+	var m map[string]any
+	if err := d.Decode(&m); err != nil {
+		return nil, fmt.Errorf("config section: %w", err)
+	}
+	return m, nil
+}

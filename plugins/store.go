@@ -1,0 +1,424 @@
+package plugins
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"sync"
+	"sync/atomic"
+
+	"github.com/chronik-go/chronik/core/storage"
+	"github.com/chronik-go/chronik/plugins/internal/storagepb"
+)
+
+// Store is a storage.Store served by a plugin (see OpenStorage). Writes and
+// reads of entries travel over two long-lived gRPC streams; the groups'
+// bounds, terms and state are kept in this process (see index), so that
+// only Write, Entries, Drop and Close cross the process boundary.
+//
+// Writes to one group are sent one at a time (the next waits for the
+// previous one's answer), so that the host's index applies them in the
+// store's order; writes to different groups run concurrently and share the
+// store's fsync. The consensus engines never write one group from two
+// goroutines at once, so this costs them nothing.
+type Store struct {
+	name string // for errors: "storage plugin wal"
+	rpc  storagepb.StoreClient
+
+	stats  bool
+	unary  bool
+	writes *callStream[storagepb.WriteRequest, storagepb.WriteResponse]
+	reads  *callStream[storagepb.ReadRequest, storagepb.ReadResponse]
+	cancel context.CancelFunc // ends the streams
+
+	mu     sync.RWMutex
+	groups map[storage.GroupID]*group
+
+	inflight sync.WaitGroup
+	closing  atomic.Bool
+	closeMu  sync.Mutex
+	closed   bool
+	failErr  atomic.Pointer[error] // set once: every later call fails with it
+
+	// proc is the plugin.
+	proc *process
+}
+
+var (
+	_ storage.Store = (*Store)(nil)
+	_ storage.Stats = (*Store)(nil)
+)
+
+// group is the host side of one group: its index, and the lock that
+// orders its writes.
+type group struct {
+	wmu sync.Mutex // held across a remote Write or Drop of the group
+	mu  sync.RWMutex
+	x   index
+}
+
+// open connects the streams and loads every group's index.
+func (s *Store) open(ctx context.Context) error {
+	sctx, cancel := context.WithCancel(context.Background())
+	s.cancel = cancel
+	ws, err := s.rpc.Write(sctx)
+	if err != nil {
+		return err
+	}
+	s.writes = newCallStream(ws.Send, ws.Recv,
+		func(r *storagepb.WriteRequest, id uint64) { r.Id = id },
+		func(r *storagepb.WriteResponse) uint64 { return r.GetId() })
+	rs, err := s.rpc.Read(sctx)
+	if err != nil {
+		return err
+	}
+	s.reads = newCallStream(rs.Send, rs.Recv,
+		func(r *storagepb.ReadRequest, id uint64) { r.Id = id },
+		func(r *storagepb.ReadResponse) uint64 { return r.GetId() })
+	meta, err := s.rpc.Meta(ctx, &storagepb.Empty{})
+	if err != nil {
+		return err
+	}
+	for {
+		m, err := meta.Recv()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("loading the groups: %w", err)
+		}
+		s.groups[storage.GroupID(m.GetGroup())] = &group{x: indexOf(m)}
+	}
+}
+
+// check answers an error once the store is closed or has failed.
+func (s *Store) check() error {
+	if e := s.failErr.Load(); e != nil {
+		return *e
+	}
+	if s.closing.Load() {
+		return storage.ErrClosed
+	}
+	return nil
+}
+
+// fail latches err: the store is unusable from now on.
+func (s *Store) fail(err error) error {
+	e := storage.Errorf(storage.CodeFailed, "%s: %v", s.name, err)
+	s.failErr.CompareAndSwap(nil, &e)
+	return *s.failErr.Load()
+}
+
+// remoteErr turns the error of a call into a storage error: a transport
+// error (the plugin is gone) fails the store for good.
+func (s *Store) remoteErr(err error) error {
+	if err == nil {
+		return nil
+	}
+	if e := s.failErr.Load(); e != nil {
+		return *e
+	}
+	if s.proc != nil && s.proc.run != nil {
+		if perr := s.proc.exitErr(); perr != nil {
+			return s.fail(perr)
+		}
+	}
+	return s.fail(err)
+}
+
+// group returns g's host side, loading its index from the plugin the
+// first time (a group the plugin did not list at open).
+func (s *Store) group(g storage.GroupID) (*group, error) {
+	s.mu.RLock()
+	gr := s.groups[g]
+	s.mu.RUnlock()
+	if gr != nil {
+		return gr, nil
+	}
+	m, err := s.rpc.Describe(context.Background(), &storagepb.GroupRequest{Group: uint64(g)})
+	if err != nil {
+		return nil, s.remoteErr(err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if gr = s.groups[g]; gr == nil { // a concurrent caller may have won
+		gr = &group{x: indexOf(m)}
+		s.groups[g] = gr
+	}
+	return gr, nil
+}
+
+// Write sends ws to the plugin and, once it answers, updates the groups'
+// indexes. The call is not abandoned when ctx ends: the host's index must
+// learn whether the store applied the batch.
+func (s *Store) Write(ctx context.Context, ws []storage.GroupWrite, sync bool) error {
+	if err := s.begin(); err != nil {
+		return err
+	}
+	defer s.inflight.Done()
+	if len(ws) == 0 && !sync {
+		return nil
+	}
+	// Lock the groups in ascending order (no two writers wait on each other).
+	ids := make([]storage.GroupID, 0, len(ws))
+	for i := range ws {
+		ids = append(ids, ws[i].Group)
+	}
+	slices.Sort(ids)
+	ids = slices.Compact(ids)
+	grs := make(map[storage.GroupID]*group, len(ids))
+	for _, g := range ids {
+		gr, err := s.group(g)
+		if err != nil {
+			return err
+		}
+		gr.wmu.Lock()
+		defer gr.wmu.Unlock()
+		grs[g] = gr
+	}
+	if err := storage.CheckWrites(ws, func(g storage.GroupID) (uint64, uint64) {
+		gr := grs[g]
+		gr.mu.RLock()
+		defer gr.mu.RUnlock()
+		return gr.x.first, gr.x.last
+	}); err != nil {
+		return err
+	}
+	req := &storagepb.WriteRequest{Sync: sync, Writes: make([]*storagepb.GroupWrite, len(ws))}
+	for i := range ws {
+		w := &ws[i]
+		pw := &storagepb.GroupWrite{Group: uint64(w.Group), Entries: storagepb.PackEntries(w.Entries), TruncBefore: w.TruncBefore}
+		if w.Reset != nil {
+			pw.Reset_, pw.ResetIndex, pw.ResetTerm = true, w.Reset.Index, w.Reset.Term
+		}
+		if w.State != nil {
+			pw.HasState, pw.State = true, w.State
+		}
+		req.Writes[i] = pw
+	}
+	var resp *storagepb.WriteResponse
+	var err error
+	if s.unary {
+		resp, err = s.rpc.WriteOnce(context.Background(), req)
+	} else {
+		resp, err = s.writes.call(req)
+	}
+	if err != nil {
+		return s.remoteErr(err)
+	}
+	if err := resp.GetStatus().Err(); err != nil {
+		switch storage.CodeOf(err) {
+		case storage.CodeInvalid, storage.CodeTooLarge, storage.CodeClosed:
+			// Refused whole: nothing was applied.
+		default:
+			// The store may have applied part of it: this index can no
+			// longer be trusted.
+			return s.fail(err)
+		}
+		return err
+	}
+	for i := range ws {
+		gr := grs[ws[i].Group]
+		gr.mu.Lock()
+		gr.x.apply(&ws[i])
+		gr.mu.Unlock()
+	}
+	return nil
+}
+
+func (s *Store) begin() error {
+	if err := s.check(); err != nil {
+		return err
+	}
+	s.inflight.Add(1)
+	if err := s.check(); err != nil {
+		s.inflight.Done()
+		return err
+	}
+	return nil
+}
+
+// Log returns the read side of group g.
+func (s *Store) Log(g storage.GroupID) (storage.Log, error) {
+	if err := s.check(); err != nil {
+		return nil, err
+	}
+	gr, err := s.group(g)
+	if err != nil {
+		return nil, err
+	}
+	return &log{s: s, id: g, g: gr}, nil
+}
+
+// Groups lists the groups holding entries or state, from the indexes: every
+// such group was listed by the plugin at open or written since.
+func (s *Store) Groups(context.Context) ([]storage.GroupID, error) {
+	if err := s.check(); err != nil {
+		return nil, err
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	var ids []storage.GroupID
+	for id, gr := range s.groups {
+		gr.mu.RLock()
+		holds := gr.x.last >= gr.x.first || gr.x.state != nil
+		gr.mu.RUnlock()
+		if holds {
+			ids = append(ids, id)
+		}
+	}
+	slices.Sort(ids)
+	return ids, nil
+}
+
+// Drop deletes group g in the plugin, then empties its index.
+func (s *Store) Drop(ctx context.Context, g storage.GroupID) error {
+	if err := s.begin(); err != nil {
+		return err
+	}
+	defer s.inflight.Done()
+	gr, err := s.group(g)
+	if err != nil {
+		return err
+	}
+	gr.wmu.Lock()
+	defer gr.wmu.Unlock()
+	st, err := s.rpc.Drop(ctx, &storagepb.GroupRequest{Group: uint64(g)})
+	if err != nil {
+		return s.remoteErr(err)
+	}
+	if err := st.Err(); err != nil && storage.CodeOf(err) != storage.CodeNotFound {
+		return err
+	}
+	gr.mu.Lock()
+	gr.x = emptyIndex()
+	gr.mu.Unlock()
+	return nil
+}
+
+// Syncs asks the plugin how many fsyncs its store has done (0 if it keeps
+// no stats or cannot answer).
+func (s *Store) Syncs() uint64 {
+	if !s.stats || s.check() != nil {
+		return 0
+	}
+	r, err := s.rpc.Stats(context.Background(), &storagepb.Empty{})
+	if err != nil || r.GetStatus().Err() != nil {
+		return 0
+	}
+	return r.GetSyncs()
+}
+
+// Close waits for in-flight writes, closes the store in the plugin and
+// stops the plugin process.
+func (s *Store) Close() error {
+	s.closeMu.Lock()
+	defer s.closeMu.Unlock()
+	if s.closed {
+		return nil
+	}
+	s.closed = true
+	s.closing.Store(true)
+	s.inflight.Wait()
+	var err error
+	if s.failErr.Load() == nil {
+		st, cerr := s.rpc.Close(context.Background(), &storagepb.Empty{})
+		if cerr != nil {
+			err = fmt.Errorf("%s: close: %w", s.name, cerr)
+		} else {
+			err = st.Err()
+		}
+	}
+	if s.cancel != nil {
+		s.cancel()
+	}
+	if s.proc != nil {
+		s.proc.stop()
+	}
+	return err
+}
+
+// log is the read side of one group.
+type log struct {
+	s  *Store
+	id storage.GroupID
+	g  *group
+}
+
+func (l *log) read(f func(x *index) error) error {
+	if err := l.s.check(); err != nil {
+		return err
+	}
+	l.g.mu.RLock()
+	defer l.g.mu.RUnlock()
+	return f(&l.g.x)
+}
+
+func (l *log) FirstIndex() (i uint64, err error) {
+	err = l.read(func(x *index) error { i = x.first; return nil })
+	return i, err
+}
+
+func (l *log) LastIndex() (i uint64, err error) {
+	err = l.read(func(x *index) error { i = x.last; return nil })
+	return i, err
+}
+
+func (l *log) Term(i uint64) (t uint64, err error) {
+	err = l.read(func(x *index) (err error) { t, err = x.term(i); return err })
+	return t, err
+}
+
+func (l *log) State() (st []byte, err error) {
+	err = l.read(func(x *index) error {
+		if x.state != nil {
+			st = append(make([]byte, 0, len(x.state)), x.state...)
+		}
+		return nil
+	})
+	return st, err
+}
+
+// Entries reads from the plugin. The entries returned alias one buffer of
+// their own, which the caller owns.
+func (l *log) Entries(lo, hi, maxBytes uint64) ([]storage.Entry, error) {
+	if err := l.s.check(); err != nil {
+		return nil, err
+	}
+	req := &storagepb.ReadRequest{Group: uint64(l.id), Lo: lo, Hi: hi, MaxBytes: maxBytes}
+	var resp *storagepb.ReadResponse
+	var err error
+	if l.s.unary {
+		resp, err = l.s.rpc.ReadOnce(context.Background(), req)
+	} else {
+		resp, err = l.s.reads.call(req)
+	}
+	if err != nil {
+		return nil, l.s.remoteErr(err)
+	}
+	if err := resp.GetStatus().Err(); err != nil {
+		return nil, err
+	}
+	es, err := storagepb.UnpackEntries(resp.GetEntries())
+	if err != nil {
+		return nil, storage.Errorf(storage.CodeCorrupt, "%s: %v", l.s.name, err)
+	}
+	if len(es) > 0 && (!l.known(&es[0]) || !l.known(&es[len(es)-1])) {
+		// The read saw a write the plugin has applied and this index has
+		// not yet: wait for that write to finish, so that no later call
+		// reads an older state than this one returned.
+		l.g.wmu.Lock()
+		l.g.wmu.Unlock() //nolint:staticcheck // only waiting
+	}
+	return es, nil
+}
+
+// known reports whether the index holds e's index with e's term.
+func (l *log) known(e *storage.Entry) bool {
+	l.g.mu.RLock()
+	defer l.g.mu.RUnlock()
+	t, err := l.g.x.term(e.Index)
+	return err == nil && t == e.Term
+}
