@@ -14,6 +14,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/hashicorp/go-plugin"
 	"google.golang.org/grpc"
@@ -70,7 +71,7 @@ func configRequest(o *StorageOptions) (*storagepb.ConfigRequest, error) {
 	var b []byte
 	if len(o.Config) > 0 {
 		var err error
-		if b, err = json.Marshal(o.Config); err != nil {
+		if b, err = json.Marshal(jsonSafe(o.Config)); err != nil {
 			return nil, fmt.Errorf("%s: config section: %w", o.name(), err)
 		}
 	}
@@ -167,6 +168,11 @@ func (s *Store) Err() error {
 	if e := s.failErr.Load(); e != nil {
 		return *e
 	}
+	if s.proc.run != nil {
+		if err := s.proc.exitErr(); err != nil {
+			return s.fail(err)
+		}
+	}
 	return nil
 }
 
@@ -209,4 +215,26 @@ func serveInProcess(o *StorageOptions) (*process, storagepb.StoreClient, error) 
 		return nil, nil, err
 	}
 	return &process{name: o.name(), shutdown: stop}, storagepb.NewStoreClient(conn), nil
+}
+
+// jsonSafe copies a config section for JSON: durations become strings
+// such as "10ms", which the plugin decodes as a broker does.
+func jsonSafe(v any) any {
+	switch v := v.(type) {
+	case map[string]any:
+		m := make(map[string]any, len(v))
+		for k, e := range v {
+			m[k] = jsonSafe(e)
+		}
+		return m
+	case []any:
+		l := make([]any, len(v))
+		for i, e := range v {
+			l[i] = jsonSafe(e)
+		}
+		return l
+	case time.Duration:
+		return v.String()
+	}
+	return v
 }

@@ -4,6 +4,8 @@ import (
 	"fmt"
 
 	"github.com/spf13/cobra"
+
+	"github.com/chronik-go/chronik/core/config"
 )
 
 func newConfigCmd(c cli) *cobra.Command {
@@ -37,9 +39,15 @@ func newConfigCmd(c cli) *cobra.Command {
 		Short: "Load and validate the configuration, reporting every problem",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, _, err := checkFlags.load(cmd, c)
+			cfg, f, err := checkFlags.load(cmd, c)
 			if err != nil {
 				return err
+			}
+			if cfg.Storage.Plugin.Mode == config.Subprocess && f.Plugins != nil {
+				// Only the plugin knows its keys: start it to check them.
+				if err := f.Plugins.CheckStorage(cmd.Context(), cfg); err != nil {
+					return &config.Error{Problems: []error{fmt.Errorf("storage (type %s, subprocess): %w", cfg.Storage.Type, err)}}
+				}
 			}
 			file := cfg.File
 			if file == "" {

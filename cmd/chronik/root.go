@@ -74,6 +74,6 @@ func newRootCmd(c cli) *cobra.Command {
 	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
 		return usageError{fmt.Errorf("%w\nrun '%s --help' for usage", err, cmd.CommandPath())}
 	})
-	root.AddCommand(newServeCmd(c), newConfigCmd(c), newBenchCmd(c), newVerifyCmd(c))
+	root.AddCommand(newServeCmd(c), newConfigCmd(c), newBenchCmd(c), newVerifyCmd(c), newPluginCmd(c))
 	return root
 }

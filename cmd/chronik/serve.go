@@ -4,7 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
+
 	"path/filepath"
 	"strconv"
 	"time"
@@ -63,25 +63,18 @@ func serve(ctx context.Context, c cli, cfg *config.Config, f config.Factories) (
 		"data_dir", cfg.Node.DataDir, "metrics", tel.MetricsAddr())
 
 	d := serveDeps{Config: cfg, Factories: f, Telemetry: tel}
-	sf, err := component.Lookup("storage", f.Storage, cfg.Storage.Type)
+	set := d.Settings("storage")
+	d.Store, err = node.OpenStore(ctx, cfg, f, set)
 	if err != nil {
 		return err
 	}
-	set := d.Settings("storage")
-	if err := os.MkdirAll(set.DataDir, 0o750); err != nil {
-		return fmt.Errorf("storage: %w", err)
-	}
-	d.Store, err = sf.Create(ctx, set, cfg.Storage.Config)
-	if err != nil {
-		return fmt.Errorf("storage %s: open %s: %w", cfg.Storage.Type, set.DataDir, err)
-	}
-	log.Info("storage open", "type", cfg.Storage.Type, "dir", set.DataDir)
+	log.Info("storage open", "type", cfg.Storage.Type, "mode", cfg.Storage.Plugin.Mode, "dir", set.DataDir)
 	defer func() {
-		if cerr := d.Store.Close(); cerr != nil {
+		if cerr := d.Store.Close(); cerr != nil && !d.storeFailed {
 			err = errors.Join(err, fmt.Errorf("storage: close: %w", cerr))
 		}
 	}()
-	return run(ctx, d)
+	return run(ctx, &d)
 }
 
 // serveDeps is what run gets: the loaded configuration, the factories it
@@ -92,7 +85,21 @@ type serveDeps struct {
 	Factories config.Factories
 	Telemetry *telemetry.Telemetry
 	Store     storage.Store
+
+	storeFailed bool // the store's plugin process died
 }
+
+// pluginProcess is what a component run as a plugin subprocess offers
+// besides its interface: Done is closed when the process has ended, and Err
+// says how.
+type pluginProcess interface {
+	Done() <-chan struct{}
+	Err() error
+}
+
+// pluginShutdownTimeout bounds the shutdown after a plugin died, so that the
+// broker exits well within 10 s.
+const pluginShutdownTimeout = 5 * time.Second
 
 // Settings returns the component.Settings for the named component
 // (storage, consensus, broker, protocol): the shared telemetry, a logger
@@ -106,15 +113,35 @@ func (d serveDeps) Settings(name string) component.Settings {
 // if telemetry.debug is on, and blocks until ctx is done (a signal), then
 // stops it: leadership handed to other brokers first, then the protocol
 // server and the engine.
-func run(ctx context.Context, d serveDeps) error {
+func run(ctx context.Context, d *serveDeps) error {
 	n, err := node.StartOn(ctx, d.Config, d.Factories, d.Settings, d.Store)
 	if err != nil {
 		return err
 	}
 	n.RegisterDebug(d.Telemetry)
-	<-ctx.Done()
+	var died <-chan struct{}
+	if p, ok := d.Store.(pluginProcess); ok {
+		died = p.Done()
+	}
+	select {
+	case <-ctx.Done():
+	case <-died:
+		// The store is gone: nothing can be written or read. Stop serving
+		// (clients retry elsewhere), and exit non-zero; a restart
+		// recovers from disk as after a crash.
+		perr := d.Store.(pluginProcess).Err()
+		d.storeFailed = true
+		d.Telemetry.Logger.Error("storage plugin died; stopping the broker", "type", d.Config.Storage.Type, "err", perr)
+		sctx, cancel := context.WithTimeout(context.Background(), pluginShutdownTimeout)
+		defer cancel()
+		return errors.Join(fmt.Errorf("storage %s: the plugin process died: %w", d.Config.Storage.Type, perr), ignoreShutdownErr(n.Shutdown(sctx)))
+	}
 	d.Telemetry.Logger.Info("shutting down")
 	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancel()
 	return n.Shutdown(sctx)
 }
+
+// ignoreShutdownErr drops the errors of a shutdown after the store died:
+// every part that touches the store fails then, which says nothing new.
+func ignoreShutdownErr(error) error { return nil }

@@ -4,6 +4,7 @@ package components
 
 import (
 	"fmt"
+	"os"
 
 	etcd "github.com/chronik-go/chronik/consensus-etcd"
 	hashicorp "github.com/chronik-go/chronik/consensus-hashicorp"
@@ -12,6 +13,7 @@ import (
 	"github.com/chronik-go/chronik/core/consensus"
 	"github.com/chronik-go/chronik/core/protocol"
 	"github.com/chronik-go/chronik/core/storage"
+	"github.com/chronik-go/chronik/plugins"
 	kafka "github.com/chronik-go/chronik/protocol-kafka"
 	memory "github.com/chronik-go/chronik/storage-memory"
 	wal "github.com/chronik-go/chronik/storage-wal"
@@ -47,5 +49,24 @@ func Factories() (config.Factories, error) {
 	if err != nil {
 		return f, fmt.Errorf("protocol factories: %w", err)
 	}
+	f.Plugins = &plugins.Host{Builtin: selfPlugin(f)}
 	return f, nil
+}
+
+// selfPlugin runs built-in components as plugins by re-executing this
+// binary: `chronik plugin serve storage wal`.
+func selfPlugin(f config.Factories) func(kind string, t component.Type) (plugins.Command, bool) {
+	return func(kind string, t component.Type) (plugins.Command, bool) {
+		if kind != "storage" {
+			return plugins.Command{}, false
+		}
+		if _, ok := f.Storage[t]; !ok {
+			return plugins.Command{}, false
+		}
+		exe, err := os.Executable()
+		if err != nil {
+			return plugins.Command{}, false
+		}
+		return plugins.Command{Path: exe, Args: []string{"plugin", "serve", kind, string(t)}}, true
+	}
 }

@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"regexp"
 	"sort"
 	"strconv"
 
@@ -34,6 +35,7 @@ type Config struct {
 	Storage   Pluggable        `koanf:"storage"`
 	Consensus Pluggable        `koanf:"consensus"`
 	Protocol  Component        `koanf:"protocol"`
+	Plugins   Plugins          `koanf:"plugins"`
 	Telemetry telemetry.Config `koanf:"telemetry"`
 
 	// File is the config file Load read ("" if none).
@@ -89,18 +91,36 @@ type PluginMode string
 const (
 	// InProcess runs the component inside the broker process.
 	InProcess PluginMode = "inprocess"
-	// Subprocess runs the component as a go-plugin subprocess (not
-	// implemented yet).
+	// Subprocess runs the component as a go-plugin subprocess.
 	Subprocess PluginMode = "subprocess"
 )
 
 // Plugin says how a component is run.
 type Plugin struct {
 	// Mode says where the component runs: inprocess, or subprocess (a
-	// go-plugin executable; not implemented yet).
+	// hashicorp/go-plugin process the broker starts and talks gRPC to;
+	// storage only so far).
 	Mode PluginMode `koanf:"mode"`
-	// Path is the plugin executable, for mode subprocess.
+	// Path is the plugin executable, for mode subprocess. Empty means the
+	// built-in component of this type, run by chronik re-executing itself,
+	// or, for a type chronik does not have, the executable
+	// chronik-<section>-<type> in plugins.dir.
 	Path string `koanf:"path"`
+	// SHA256 is the executable's expected SHA-256, in hex; when set it is
+	// checked before the plugin is started.
+	SHA256 string `koanf:"sha256"`
+	// AutoMTLS has go-plugin authenticate the broker and the plugin to each
+	// other with one-time TLS certificates. Without it the plugin's socket
+	// lies in a directory only this user can reach (mode 0700), which costs
+	// nothing.
+	AutoMTLS bool `koanf:"auto_mtls"`
+}
+
+// Plugins says where external plugins are found.
+type Plugins struct {
+	// Dir is where plugin executables named chronik-<kind>-<type> (such as
+	// chronik-storage-pebble) are looked for.
+	Dir string `koanf:"dir"`
 }
 
 // Component is a section that selects a factory by type; the section's
@@ -120,8 +140,13 @@ type Pluggable struct {
 	// Plugin says whether the component runs in process or as a plugin.
 	Plugin Plugin `koanf:"plugin"`
 	// Config is the factory's config: its DefaultConfig overlaid with the
-	// section's other keys. Load sets it.
+	// section's other keys. Load sets it; it is nil for a type chronik does
+	// not have, run as a plugin, whose keys only the plugin knows.
 	Config component.Config `koanf:"-" config:"inline"`
+	// Raw is the section's keys other than type and plugin, as a nested
+	// map (with the defaults of a built-in type): what a plugin subprocess
+	// receives and decodes over its own defaults. Load sets it.
+	Raw map[string]any `koanf:"-"`
 }
 
 // Default returns the built-in defaults, without component configs (those
@@ -134,6 +159,7 @@ func Default() Config {
 		Storage:   Pluggable{Type: "wal", Plugin: Plugin{Mode: InProcess}},
 		Consensus: Pluggable{Type: "etcd", Plugin: Plugin{Mode: InProcess}},
 		Protocol:  Component{Type: "kafka"},
+		Plugins:   Plugins{Dir: ""},
 		Telemetry: telemetry.DefaultConfig(),
 	}
 }
@@ -217,8 +243,8 @@ func (c *Config) Validate() error {
 	bc := c.BrokerConfig()
 	p.add(bc.Validate())
 	p.add(c.Telemetry.Validate())
-	validatePlugin(&p, "storage", c.Storage.Plugin)
-	validatePlugin(&p, "consensus", c.Consensus.Plugin)
+	validatePlugin(&p, "storage", c.Storage.Plugin, true)
+	validatePlugin(&p, "consensus", c.Consensus.Plugin, false)
 	for _, s := range []struct {
 		name string
 		typ  component.Type
@@ -246,18 +272,27 @@ func checkAddr(p *problems, key, addr string) {
 	}
 }
 
-func validatePlugin(p *problems, section string, pl Plugin) {
+func validatePlugin(p *problems, section string, pl Plugin, subprocess bool) {
 	switch pl.Mode {
 	case InProcess, "":
-		if pl.Path != "" {
-			p.addf("%s.plugin.path is set but %s.plugin.mode is %s; the path is only used with mode subprocess", section, section, InProcess)
+		for key, set := range map[string]bool{"path": pl.Path != "", "sha256": pl.SHA256 != ""} {
+			if set {
+				p.addf("%s.plugin.%s is set but %s.plugin.mode is %s; it is only used with mode subprocess", section, key, section, InProcess)
+			}
 		}
 	case Subprocess:
-		p.addf("%s.plugin.mode: subprocess is not implemented yet; use inprocess (the default)", section)
+		if !subprocess {
+			p.addf("%s.plugin.mode: subprocess is not implemented yet for %s; use inprocess (the default)", section, section)
+		}
+		if pl.SHA256 != "" && !sha256RE.MatchString(pl.SHA256) {
+			p.addf("%s.plugin.sha256 %q: want 64 hex digits", section, pl.SHA256)
+		}
 	default:
 		p.addf("%s.plugin.mode %q: want inprocess or subprocess", section, pl.Mode)
 	}
 }
+
+var sha256RE = regexp.MustCompile(`^[0-9a-fA-F]{64}$`)
 
 // BrokerConfig returns the broker section with the identity fields the
 // broker needs filled in from the node, cluster and kafka sections: NodeID,

@@ -369,9 +369,24 @@ func TestErrors(t *testing.T) {
 			want: []string{"cluster.peers[0].id 1 is this broker's own node.id", "kafka.advertised must be set"},
 		},
 		{
-			name: "subprocess not implemented",
-			set:  []string{"storage.plugin.mode=subprocess", "storage.plugin.path=/bin/p", "consensus.plugin.mode=thread"},
-			want: []string{"storage.plugin.mode: subprocess is not implemented yet", `consensus.plugin.mode "thread": want inprocess or subprocess`},
+			name: "plugin keys",
+			set:  []string{"consensus.plugin.mode=subprocess", "storage.plugin.sha256=abc", "protocol.listen=:1"},
+			env:  []string{"CHRONIK_STORAGE_PLUGIN_PATH=/bin/p"},
+			want: []string{
+				"consensus.plugin.mode: subprocess is not implemented yet for consensus",
+				"storage.plugin.path is set but storage.plugin.mode is inprocess",
+				"storage.plugin.sha256 is set but storage.plugin.mode is inprocess",
+			},
+		},
+		{
+			name: "bad plugin mode and checksum",
+			set:  []string{"storage.plugin.mode=subprocess", "storage.plugin.sha256=abc", "consensus.plugin.mode=thread"},
+			want: []string{`storage.plugin.sha256 "abc": want 64 hex digits`, `consensus.plugin.mode "thread": want inprocess or subprocess`},
+		},
+		{
+			name: "built-in plugin keys still checked",
+			set:  []string{"storage.plugin.mode=subprocess", "storage.segmnt_size=1"},
+			want: []string{`unknown key`, "storage.segmnt_size"},
 		},
 		{
 			name: "bad value type",
@@ -435,6 +450,8 @@ func TestYAMLRoundTrip(t *testing.T) {
 	}
 	c2 := load(t, Sources{File: writeFile(t, "printed.yaml", string(out))})
 	c2.File = ""
+	// Raw holds values as given: "9" from --set, 9 from the file.
+	c.Storage.Raw, c2.Storage.Raw, c.Consensus.Raw, c2.Consensus.Raw = nil, nil, nil, nil
 	if !reflect.DeepEqual(c, c2) {
 		t.Errorf("round trip differs:\n%+v\n%+v", c, c2)
 	}
@@ -469,5 +486,33 @@ func TestDecodeSection(t *testing.T) {
 	err := DecodeSection("storage", map[string]any{"sise": 3}, &cfg{})
 	if err == nil || !strings.Contains(err.Error(), "sise") {
 		t.Errorf("unknown key: got %v, want an error naming it", err)
+	}
+}
+
+// TestExternalPluginSection: the section of a storage type chronik does not
+// have, run as a plugin, is kept as given (file, environment, --set) for
+// the plugin to decode.
+func TestExternalPluginSection(t *testing.T) {
+	file := writeFile(t, "c.yaml", "storage:\n  type: pebble\n  plugin:\n    mode: subprocess\n  cache:\n    size: 64\n")
+	c := load(t, Sources{
+		File: file,
+		Env:  []string{"CHRONIK_STORAGE_MEMTABLE_SIZE=4096"},
+		Set:  []string{"storage.sync=false"},
+	})
+	if c.Storage.Config != nil {
+		t.Errorf("Config = %#v, want nil for an external plugin", c.Storage.Config)
+	}
+	want := map[string]any{"cache": map[string]any{"size": 64}, "memtable_size": "4096", "sync": "false"}
+	if !reflect.DeepEqual(c.Storage.Raw, want) {
+		t.Errorf("Raw = %#v, want %#v", c.Storage.Raw, want)
+	}
+	out, err := c.YAML()
+	if err != nil || !strings.Contains(string(out), "memtable_size") || !strings.Contains(string(out), "size: 64") {
+		t.Errorf("YAML lacks the plugin's keys (%v):\n%s", err, out)
+	}
+	// In process, the same type is unknown.
+	msg := loadErr(t, Sources{Set: []string{"storage.type=pebble"}})
+	if !strings.Contains(msg, `unknown storage type "pebble"`) {
+		t.Error(msg)
 	}
 }

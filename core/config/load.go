@@ -1,6 +1,7 @@
 package config
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -36,6 +37,18 @@ type Factories struct {
 	Storage   map[component.Type]storage.Factory
 	Consensus map[component.Type]consensus.Factory
 	Protocol  map[component.Type]protocol.Factory
+	// Plugins runs components in plugin mode subprocess; nil refuses it.
+	Plugins PluginHost
+}
+
+// PluginHost runs components as plugin subprocesses (package plugins
+// implements it; core knows no plugin library).
+type PluginHost interface {
+	// OpenStorage starts the storage plugin c.Storage selects and opens
+	// its store in set.DataDir with the section c.Storage.Raw.
+	OpenStorage(ctx context.Context, set component.Settings, c *Config) (storage.Store, error)
+	// CheckStorage starts the plugin only to have it validate the section.
+	CheckStorage(ctx context.Context, c *Config) error
 }
 
 // Sources are the inputs of Load besides the defaults.
@@ -62,6 +75,7 @@ type section struct {
 	reserved []string // the section's own keys, not the factory's
 	defaults func(t component.Type) (component.Config, error)
 	set      func(c *Config, cfg component.Config)
+	raw      func(c *Config, m map[string]any) // sections that may run as plugins
 }
 
 func sections(f Factories) []section {
@@ -73,6 +87,7 @@ func sections(f Factories) []section {
 				return defaultConfig("storage", f.Storage, t)
 			},
 			set: func(c *Config, cfg component.Config) { c.Storage.Config = cfg },
+			raw: func(c *Config, m map[string]any) { c.Storage.Raw = m },
 		},
 		{
 			name:     "consensus",
@@ -81,6 +96,7 @@ func sections(f Factories) []section {
 				return defaultConfig("consensus", f.Consensus, t)
 			},
 			set: func(c *Config, cfg component.Config) { c.Consensus.Config = cfg },
+			raw: func(c *Config, m map[string]any) { c.Consensus.Raw = m },
 		},
 		{
 			name:     "protocol",
@@ -200,8 +216,17 @@ func Load(f Factories, src Sources) (*Config, error) {
 	defaults := flat(base)
 	secCfg := map[string]component.Config{}
 	unknownType := map[string]bool{}
+	opaque := map[string]bool{}
 	for _, s := range sections(f) {
 		t := component.Type(k1.String(s.name + ".type"))
+		if s.name == "storage" && PluginMode(k1.String(s.name+".plugin.mode")) == Subprocess {
+			if _, builtin := f.Storage[t]; !builtin {
+				// An external plugin's keys: the plugin decodes and
+				// validates them (chronik config check starts it).
+				opaque[s.name] = true
+				continue
+			}
+		}
 		cfg, err := s.defaults(t)
 		if err != nil {
 			p.addf("%s.type: %w", s.name, err)
@@ -225,8 +250,11 @@ func Load(f Factories, src Sources) (*Config, error) {
 	}
 	inUnknownSection := func(key string) bool {
 		sec, _, _ := strings.Cut(key, ".")
-		return unknownType[sec]
+		return unknownType[sec] || opaque[sec]
 	}
+	// The environment of an external plugin's section: CHRONIK_STORAGE_X_Y
+	// sets storage.x_y (its keys are not known here, so no nesting).
+	opaqueEnv := map[string]any{}
 
 	// Unknown keys in each source.
 	for _, k := range fileKeys {
@@ -235,6 +263,12 @@ func Load(f Factories, src Sources) (*Config, error) {
 		}
 	}
 	envMapped := envValues(env, known, func(name string) {
+		for sec := range opaque {
+			if p := EnvName(sec) + "_"; strings.HasPrefix(name, p) {
+				opaqueEnv[sec+"."+strings.ToLower(strings.TrimPrefix(name, p))] = env[name]
+				return
+			}
+		}
 		for sec := range unknownType {
 			if strings.HasPrefix(name, EnvName(sec)+"_") {
 				return
@@ -254,6 +288,7 @@ func Load(f Factories, src Sources) (*Config, error) {
 	mustLoad(k, defaults)
 	mustLoad(k, fileMap)
 	mustLoad(k, envMapped)
+	mustLoad(k, opaqueEnv)
 	mustLoad(k, sets)
 
 	// Unknown keys are reported above, with suggestions; the decoder checks
@@ -265,13 +300,16 @@ func Load(f Factories, src Sources) (*Config, error) {
 	}
 	cfg.File = fileName
 	for _, s := range sections(f) {
-		sc, ok := secCfg[s.name]
-		if !ok {
-			continue
-		}
 		sub := k.Cut(s.name)
 		for _, r := range s.reserved {
 			sub.Delete(r)
+		}
+		if s.raw != nil {
+			s.raw(&cfg, sub.Raw())
+		}
+		sc, ok := secCfg[s.name]
+		if !ok {
+			continue
 		}
 		if err := unmarshal(sub, "", sc, errorUnused); err != nil {
 			decodeProblems(&p, s.name+".", err)

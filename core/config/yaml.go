@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"fmt"
 	"reflect"
+	"sort"
 	"strings"
 	"time"
 
+	"github.com/knadh/koanf/maps"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -14,7 +16,20 @@ import (
 // component's own keys inline in its section. Loading the output as a
 // config file gives the same config.
 func (c *Config) YAML() ([]byte, error) {
-	root, err := fieldsNode(Fields(c, ""))
+	fields := Fields(c, "")
+	// An external plugin's section: its keys as given.
+	if c.Storage.Config == nil && len(c.Storage.Raw) > 0 {
+		flat, _ := maps.Flatten(maps.Copy(c.Storage.Raw), nil, ".")
+		keys := make([]string, 0, len(flat))
+		for k := range flat {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			fields = append(fields, Field{Key: "storage." + k, Value: reflect.ValueOf(flat[k])})
+		}
+	}
+	root, err := fieldsNode(fields)
 	if err != nil {
 		return nil, err
 	}

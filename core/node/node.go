@@ -40,19 +40,9 @@ type Node struct {
 
 // Start opens the store named by cfg and starts the broker on it.
 func Start(ctx context.Context, cfg *config.Config, f config.Factories, settings SettingsFunc) (*Node, error) {
-	sf, err := component.Lookup("storage", f.Storage, cfg.Storage.Type)
+	store, err := OpenStore(ctx, cfg, f, settings("storage"))
 	if err != nil {
 		return nil, err
-	}
-	set := settings("storage")
-	if set.DataDir != "" {
-		if err := os.MkdirAll(set.DataDir, 0o750); err != nil {
-			return nil, fmt.Errorf("storage: %w", err)
-		}
-	}
-	store, err := sf.Create(ctx, set, cfg.Storage.Config)
-	if err != nil {
-		return nil, fmt.Errorf("storage %s: open %s: %w", cfg.Storage.Type, set.DataDir, err)
 	}
 	n, err := StartOn(ctx, cfg, f, settings, store)
 	if err != nil {
@@ -60,6 +50,35 @@ func Start(ctx context.Context, cfg *config.Config, f config.Factories, settings
 	}
 	n.ownStore = true
 	return n, nil
+}
+
+// OpenStore opens the store cfg.Storage selects, in process or as a plugin
+// subprocess (through f.Plugins), in set.DataDir.
+func OpenStore(ctx context.Context, cfg *config.Config, f config.Factories, set component.Settings) (storage.Store, error) {
+	if set.DataDir != "" {
+		if err := os.MkdirAll(set.DataDir, 0o750); err != nil {
+			return nil, fmt.Errorf("storage: %w", err)
+		}
+	}
+	if cfg.Storage.Plugin.Mode == config.Subprocess {
+		if f.Plugins == nil {
+			return nil, fmt.Errorf("storage %s: plugin mode subprocess: this build has no plugin host", cfg.Storage.Type)
+		}
+		store, err := f.Plugins.OpenStorage(ctx, set, cfg)
+		if err != nil {
+			return nil, fmt.Errorf("storage %s (subprocess): open %s: %w", cfg.Storage.Type, set.DataDir, err)
+		}
+		return store, nil
+	}
+	sf, err := component.Lookup("storage", f.Storage, cfg.Storage.Type)
+	if err != nil {
+		return nil, err
+	}
+	store, err := sf.Create(ctx, set, cfg.Storage.Config)
+	if err != nil {
+		return nil, fmt.Errorf("storage %s: open %s: %w", cfg.Storage.Type, set.DataDir, err)
+	}
+	return store, nil
 }
 
 // StartOn starts the broker on an open store, which the caller keeps and

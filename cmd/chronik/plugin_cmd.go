@@ -1,0 +1,90 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/chronik-go/chronik/core/component"
+	"github.com/chronik-go/chronik/plugins"
+	"github.com/chronik-go/chronik/plugins/sdk"
+)
+
+func newPluginCmd(c cli) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "plugin",
+		Short: "List plugins; serve a built-in component as a plugin",
+	}
+	var lf loadFlags
+	list := &cobra.Command{
+		Use:   "list",
+		Short: "List the built-in components and the plugins found in plugins.dir, with their protocol versions",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, f, err := lf.load(cmd, c)
+			if err != nil {
+				return err
+			}
+			w := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(w, "KIND\tTYPE\tPROTOCOL\tSOURCE")
+			var types []string
+			for t := range f.Storage {
+				types = append(types, string(t))
+			}
+			sort.Strings(types)
+			for _, t := range types {
+				fmt.Fprintf(w, "storage\t%s\t%d\tbuilt in (chronik plugin serve storage %s)\n", t, sdk.StorageProtocolVersion, t)
+			}
+			found, err := plugins.Discover(cfg.Plugins.Dir)
+			if err != nil {
+				return fmt.Errorf("plugins.dir: %w", err)
+			}
+			for _, p := range found {
+				if p.Kind != "storage" {
+					fmt.Fprintf(w, "%s\t%s\t-\t%s (unknown kind)\n", p.Kind, p.Type, p.Path)
+					continue
+				}
+				ctx, cancel := context.WithTimeout(cmd.Context(), 30*time.Second)
+				v, err := plugins.ProbeStorage(ctx, plugins.Command{Path: p.Path})
+				cancel()
+				switch {
+				case err != nil && v != 0:
+					fmt.Fprintf(w, "storage\t%s\t%d (broker: %d)\t%s: incompatible\n", p.Type, v, sdk.StorageProtocolVersion, p.Path)
+				case err != nil:
+					fmt.Fprintf(w, "storage\t%s\t?\t%s: %v\n", p.Type, p.Path, err)
+				default:
+					fmt.Fprintf(w, "storage\t%s\t%d\t%s\n", p.Type, v, p.Path)
+				}
+			}
+			return w.Flush()
+		},
+	}
+	lf.register(list)
+	serve := &cobra.Command{
+		Use:    "serve KIND TYPE",
+		Short:  "Serve a built-in component as a plugin (the broker runs this; not for use by hand)",
+		Hidden: true,
+		Args:   cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			f, err := c.factories()
+			if err != nil {
+				return err
+			}
+			if args[0] != "storage" {
+				return usageError{fmt.Errorf("plugin serve: kind %q: only storage runs as a plugin", args[0])}
+			}
+			sf, err := component.Lookup("storage", f.Storage, component.Type(args[1]))
+			if err != nil {
+				return usageError{err}
+			}
+			sdk.ServeStorage(sf) // does not return
+			return nil
+		},
+	}
+	cmd.AddCommand(list, serve)
+	return cmd
+}
