@@ -6,8 +6,6 @@ replace github.com/chronik-go/chronik/core => ../core
 
 require (
 	github.com/chronik-go/chronik/core v0.0.0
-	github.com/chronik-go/chronik/storage-memory v0.0.0-00010101000000-000000000000
-	github.com/chronik-go/chronik/storage-wal v0.0.0-00010101000000-000000000000
 	github.com/hashicorp/go-hclog v1.6.3
 	github.com/hashicorp/go-plugin v1.8.0
 	google.golang.org/grpc v1.85.0
@@ -61,9 +59,4 @@ require (
 	golang.org/x/text v0.42.0 // indirect
 	google.golang.org/genproto/googleapis/api v0.0.0-20260928230214-8a89bd6388cc // indirect
 	google.golang.org/genproto/googleapis/rpc v0.0.0-20260928230214-8a89bd6388cc // indirect
-)
-
-replace (
-	github.com/chronik-go/chronik/storage-memory => ../storage-memory
-	github.com/chronik-go/chronik/storage-wal => ../storage-wal
 )

@@ -13,9 +13,15 @@ import (
 
 	"github.com/chronik-go/chronik/core/storage"
 	"github.com/chronik-go/chronik/core/storage/storagetest"
+	"github.com/chronik-go/chronik/plugins/plugintest"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) {
+	// The subprocess mode of TestPluginModes re-executes this binary as
+	// the plugin.
+	plugintest.ServeIfChild(NewFactory())
+	goleak.VerifyTestMain(m)
+}
 
 // harness opens stores in one directory with one config.
 type harness struct {
