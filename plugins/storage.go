@@ -8,12 +8,12 @@ package plugins
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/hashicorp/go-plugin"
@@ -100,6 +100,9 @@ func OpenStorage(ctx context.Context, o StorageOptions) (_ *Store, err error) {
 		return nil, fmt.Errorf("%s: open: %w", o.name(), err)
 	}
 	if err := resp.GetStatus().Err(); err != nil {
+		if storage.CodeOf(err) == storage.CodeInvalid {
+			return nil, &ConfigError{Plugin: o.name(), Problems: strings.Split(resp.GetStatus().GetMessage(), "\n")}
+		}
 		return nil, fmt.Errorf("%s: %w", o.name(), err)
 	}
 	s.stats = resp.GetStats()
@@ -132,13 +135,23 @@ func ValidateStorage(ctx context.Context, o StorageOptions) error {
 		return fmt.Errorf("%s: validate: %w", o.name(), err)
 	}
 	if err := st.Err(); err != nil {
-		var se *storage.Error
-		if errors.As(err, &se) {
-			return errors.New(se.Msg) // the plugin's own words
+		if storage.CodeOf(err) == storage.CodeInvalid {
+			return &ConfigError{Plugin: o.name(), Problems: strings.Split(st.GetMessage(), "\n")}
 		}
 		return err
 	}
 	return nil
+}
+
+// ConfigError is a config section the plugin refused: its problems, one a
+// line, in the plugin's own words.
+type ConfigError struct {
+	Plugin   string
+	Problems []string
+}
+
+func (e *ConfigError) Error() string {
+	return e.Plugin + ": invalid config: " + strings.Join(e.Problems, "; ")
 }
 
 // watch fails the store when the plugin process ends on its own.

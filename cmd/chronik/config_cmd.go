@@ -1,11 +1,13 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/spf13/cobra"
 
 	"github.com/chronik-go/chronik/core/config"
+	"github.com/chronik-go/chronik/plugins"
 )
 
 func newConfigCmd(c cli) *cobra.Command {
@@ -46,6 +48,14 @@ func newConfigCmd(c cli) *cobra.Command {
 			if cfg.Storage.Plugin.Mode == config.Subprocess && f.Plugins != nil {
 				// Only the plugin knows its keys: start it to check them.
 				if err := f.Plugins.CheckStorage(cmd.Context(), cfg); err != nil {
+					var pe *plugins.ConfigError
+					if errors.As(err, &pe) {
+						ce := &config.Error{}
+						for _, p := range pe.Problems {
+							ce.Problems = append(ce.Problems, fmt.Errorf("%s (checked by the plugin)", p))
+						}
+						return ce
+					}
 					return &config.Error{Problems: []error{fmt.Errorf("storage (type %s, subprocess): %w", cfg.Storage.Type, err)}}
 				}
 			}

@@ -16,6 +16,7 @@ import (
 	"github.com/chronik-go/chronik/core/node"
 	"github.com/chronik-go/chronik/core/storage"
 	"github.com/chronik-go/chronik/core/telemetry"
+	"github.com/chronik-go/chronik/plugins"
 )
 
 // shutdownTimeout bounds the flush of telemetry and the close of the store
@@ -66,6 +67,10 @@ func serve(ctx context.Context, c cli, cfg *config.Config, f config.Factories) (
 	set := d.Settings("storage")
 	d.Store, err = node.OpenStore(ctx, cfg, f, set)
 	if err != nil {
+		var pe *plugins.ConfigError
+		if errors.As(err, &pe) { // a configuration error: exit 2
+			return &config.Error{Problems: []error{err}}
+		}
 		return err
 	}
 	log.Info("storage open", "type", cfg.Storage.Type, "mode", cfg.Storage.Plugin.Mode, "dir", set.DataDir)

@@ -18,6 +18,16 @@ func DecodeSection(name string, section map[string]any, out component.Config) er
 	if section != nil {
 		mustLoad(k, section)
 	}
+	known := &knownKeys{keys: map[string]Field{}}
+	known.add(Fields(out, name+"."))
+	for _, key := range k.Keys() {
+		if full := name + "." + key; !known.has(full) {
+			p.addf("%s: unknown key%s", full, known.suggest(full))
+		}
+	}
+	if len(p) > 0 {
+		return p.err()
+	}
 	if err := unmarshal(k, "", out, true); err != nil {
 		decodeProblems(&p, name+".", err)
 		return p.err()

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 	"sync"
 
 	"google.golang.org/grpc/codes"
@@ -57,6 +58,16 @@ func (s *storeServer) config(req *storagepb.ConfigRequest) (component.Config, er
 	}
 	cfg := s.factory.DefaultConfig()
 	if err := config.DecodeSection("storage", m, cfg); err != nil {
+		// One problem a line, without the "invalid configuration" heading:
+		// the broker words its own.
+		var ce *config.Error
+		if errors.As(err, &ce) {
+			lines := make([]string, len(ce.Problems))
+			for i, p := range ce.Problems {
+				lines[i] = p.Error()
+			}
+			return nil, storage.Errorf(storage.CodeInvalid, "%s", strings.Join(lines, "\n"))
+		}
 		return nil, storage.Errorf(storage.CodeInvalid, "%v", err)
 	}
 	return cfg, nil
