@@ -79,3 +79,92 @@ func (x *index) apply(w *storage.GroupWrite) {
 		}
 	}
 }
+
+// tailCache keeps copies of a group's newest entries in the host, so that
+// reads of the tail (Raft sending and applying what it just wrote, consumers
+// tailing a partition) do not cross the process boundary. Its entries alias
+// the packed buffers the writes were sent in, so caching costs no copy on
+// write; a read copies them out.
+type tailCache struct {
+	ents  []storage.Entry // consecutive, ending at the index's last entry
+	bytes int
+}
+
+func entrySize(e *storage.Entry) int { return len(e.Data) + 24 }
+
+// apply makes the cache follow w (already applied to x), adding views, the
+// entries of w aliasing its packed buffer, and keeps at most limit bytes.
+// It returns the change in bytes held.
+func (c *tailCache) apply(x *index, w *storage.GroupWrite, views []storage.Entry, limit int) int {
+	before := c.bytes
+	if w.Reset != nil {
+		c.dropFront(len(c.ents))
+	}
+	if len(views) > 0 {
+		lo := views[0].Index
+		switch n := len(c.ents); {
+		case n == 0:
+		case lo <= c.ents[0].Index || lo > c.ents[n-1].Index+1:
+			c.dropFront(n) // replaced whole, or not contiguous
+		default:
+			k := int(lo - c.ents[0].Index)
+			for i := k; i < n; i++ {
+				c.bytes -= entrySize(&c.ents[i])
+				c.ents[i] = storage.Entry{}
+			}
+			c.ents = c.ents[:k]
+		}
+		for i := range views {
+			c.bytes += entrySize(&views[i])
+		}
+		c.ents = append(c.ents, views...)
+	}
+	k := 0
+	for k < len(c.ents) && (c.ents[k].Index < x.first || c.bytes > limit) {
+		c.bytes -= entrySize(&c.ents[k])
+		k++
+	}
+	c.dropFront(k)
+	return c.bytes - before
+}
+
+// dropFront drops the first k entries (their bytes already subtracted, but
+// for a whole drop).
+func (c *tailCache) dropFront(k int) {
+	if k == len(c.ents) {
+		clear(c.ents)
+		c.ents, c.bytes = nil, 0
+		return
+	}
+	clear(c.ents[:k])
+	c.ents = c.ents[k:]
+}
+
+// read answers Entries(lo, hi, maxBytes) from the cache if it holds all of
+// [lo, hi), with copies the caller owns; ok is false otherwise.
+func (c *tailCache) read(lo, hi, maxBytes uint64) (es []storage.Entry, ok bool) {
+	if len(c.ents) == 0 || lo < c.ents[0].Index || hi > c.ents[len(c.ents)-1].Index+1 || lo >= hi {
+		return nil, false
+	}
+	src := c.ents[lo-c.ents[0].Index : hi-c.ents[0].Index]
+	n, size, data := len(src), uint64(0), 0
+	for i := range src {
+		size += src[i].Size()
+		if maxBytes > 0 && i > 0 && size > maxBytes {
+			n = i
+			break
+		}
+		data += len(src[i].Data)
+	}
+	buf := make([]byte, 0, data)
+	es = make([]storage.Entry, n)
+	for i := range es {
+		e := src[i]
+		if e.Data != nil {
+			buf = append(buf, e.Data...)
+			e.Data = buf[len(buf)-len(e.Data) : len(buf) : len(buf)]
+		}
+		es[i] = e
+	}
+	return es, true
+}

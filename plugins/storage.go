@@ -48,6 +48,11 @@ type StorageOptions struct {
 	// Unary sends each Write and Entries as a unary call instead of over
 	// the streams (kept to measure the difference).
 	Unary bool
+	// TailCache is how many bytes of the groups' newest entries the host
+	// keeps to answer reads of the tail without crossing the process
+	// boundary (at most 1 MiB a group): 0 means DefaultTailCache, negative
+	// none.
+	TailCache int64
 
 	_ struct{}
 }
@@ -78,6 +83,9 @@ func configRequest(o *StorageOptions) (*storagepb.ConfigRequest, error) {
 	return &storagepb.ConfigRequest{Type: string(o.Type), ConfigJson: b, DataDir: o.DataDir}, nil
 }
 
+// DefaultTailCache is the default StorageOptions.TailCache.
+const DefaultTailCache = 64 << 20
+
 // OpenStorage starts the storage plugin, opens its store with the config
 // section, and loads every group's index.
 func OpenStorage(ctx context.Context, o StorageOptions) (_ *Store, err error) {
@@ -89,7 +97,10 @@ func OpenStorage(ctx context.Context, o StorageOptions) (_ *Store, err error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Store{name: o.name(), rpc: rpc, unary: o.Unary, proc: p, groups: make(map[storage.GroupID]*group)}
+	s := &Store{name: o.name(), rpc: rpc, unary: o.Unary, proc: p, groups: make(map[storage.GroupID]*group), tailBudget: o.TailCache}
+	if s.tailBudget == 0 {
+		s.tailBudget = DefaultTailCache
+	}
 	defer func() {
 		if err != nil {
 			p.stop()

@@ -27,11 +27,14 @@ type Store struct {
 	name string // for errors: "storage plugin wal"
 	rpc  storagepb.StoreClient
 
-	stats  bool
-	unary  bool
-	writes *callStream[storagepb.WriteRequest, storagepb.WriteResponse]
-	reads  *callStream[storagepb.ReadRequest, storagepb.ReadResponse]
-	cancel context.CancelFunc // ends the streams
+	stats bool
+	unary bool
+
+	tailBudget int64 // bytes the tail caches may hold together (0: none)
+	tailUsed   atomic.Int64
+	writes     *callStream[storagepb.WriteRequest, storagepb.WriteResponse]
+	reads      *callStream[storagepb.ReadRequest, storagepb.ReadResponse]
+	cancel     context.CancelFunc // ends the streams
 
 	mu     sync.RWMutex
 	groups map[storage.GroupID]*group
@@ -54,10 +57,18 @@ var (
 // group is the host side of one group: its index, and the lock that
 // orders its writes.
 type group struct {
-	wmu sync.Mutex // held across a remote Write or Drop of the group
-	mu  sync.RWMutex
-	x   index
+	wmu  sync.Mutex // held across a remote Write or Drop of the group
+	mu   sync.RWMutex
+	x    index
+	tail tailCache
 }
+
+// Tail cache limits: per group, and for the whole store (past it, a group
+// that writes keeps only its last smallTail bytes).
+const (
+	tailPerGroup = 1 << 20
+	smallTail    = 64 << 10
+)
 
 // open connects the streams and loads every group's index.
 func (s *Store) open(ctx context.Context) error {
@@ -221,8 +232,19 @@ func (s *Store) Write(ctx context.Context, ws []storage.GroupWrite, sync bool) e
 	}
 	for i := range ws {
 		gr := grs[ws[i].Group]
+		var views []storage.Entry
+		if s.tailBudget > 0 && len(ws[i].Entries) > 0 {
+			views, _ = storagepb.UnpackEntries(req.Writes[i].Entries) // packed here: well formed
+		}
 		gr.mu.Lock()
 		gr.x.apply(&ws[i])
+		if s.tailBudget > 0 {
+			limit := tailPerGroup
+			if s.tailUsed.Load() > s.tailBudget {
+				limit = smallTail
+			}
+			s.tailUsed.Add(int64(gr.tail.apply(&gr.x, &ws[i], views, limit)))
+		}
 		gr.mu.Unlock()
 	}
 	return nil
@@ -294,6 +316,8 @@ func (s *Store) Drop(ctx context.Context, g storage.GroupID) error {
 	}
 	gr.mu.Lock()
 	gr.x = emptyIndex()
+	s.tailUsed.Add(-int64(gr.tail.bytes))
+	gr.tail.dropFront(len(gr.tail.ents))
 	gr.mu.Unlock()
 	return nil
 }
@@ -387,6 +411,12 @@ func (l *log) Entries(lo, hi, maxBytes uint64) ([]storage.Entry, error) {
 	if err := l.s.check(); err != nil {
 		return nil, err
 	}
+	l.g.mu.RLock()
+	es, ok := l.g.tail.read(lo, hi, maxBytes)
+	l.g.mu.RUnlock()
+	if ok {
+		return es, nil
+	}
 	req := &storagepb.ReadRequest{Group: uint64(l.id), Lo: lo, Hi: hi, MaxBytes: maxBytes}
 	var resp *storagepb.ReadResponse
 	var err error
@@ -401,7 +431,7 @@ func (l *log) Entries(lo, hi, maxBytes uint64) ([]storage.Entry, error) {
 	if err := resp.GetStatus().Err(); err != nil {
 		return nil, err
 	}
-	es, err := storagepb.UnpackEntries(resp.GetEntries())
+	es, err = storagepb.UnpackEntries(resp.GetEntries())
 	if err != nil {
 		return nil, storage.Errorf(storage.CodeCorrupt, "%s: %v", l.s.name, err)
 	}

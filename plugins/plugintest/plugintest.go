@@ -47,7 +47,9 @@ func ServeIfChild(factories ...storage.Factory) {
 }
 
 // RunStorageModes runs the conformance suite on f's store in the shim and
-// subprocess modes. cfg is the config section passed to the plugin.
+// subprocess modes. cfg is the config section passed to the plugin. The
+// shim mode runs without the host's tail cache, so that every read crosses
+// the protocol; the subprocess mode with it, as a broker runs.
 func RunStorageModes(t *testing.T, f storage.Factory, cfg map[string]any, caps storagetest.Capabilities) {
 	t.Run("shim", func(t *testing.T) {
 		storagetest.RunConformanceTests(t, ShimMaker(f, cfg), caps)
@@ -61,7 +63,7 @@ func RunStorageModes(t *testing.T, f storage.Factory, cfg map[string]any, caps s
 // through the plugin protocol over a socket.
 func ShimMaker(f storage.Factory, cfg map[string]any) storagetest.HarnessMaker {
 	return func(ctx context.Context, t testing.TB) (storagetest.Harness, error) {
-		return &harness{t: t, dir: t.TempDir(), opts: plugins.StorageOptions{Type: f.Type(), Config: cfg}, shim: f}, nil
+		return &harness{t: t, dir: t.TempDir(), opts: plugins.StorageOptions{Type: f.Type(), Config: cfg, TailCache: -1}, shim: f}, nil
 	}
 }
 
