@@ -97,7 +97,7 @@ func OpenStorage(ctx context.Context, o StorageOptions) (_ *Store, err error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Store{name: o.name(), rpc: rpc, unary: o.Unary, proc: p, groups: make(map[storage.GroupID]*group), tailBudget: o.TailCache}
+	s := &Store{name: o.name(), rpc: rpc, unary: o.Unary, proc: p, groups: make(map[storage.GroupID]*group), tailBudget: o.TailCache, failed: make(chan struct{})}
 	if s.tailBudget == 0 {
 		s.tailBudget = DefaultTailCache
 	}
@@ -178,26 +178,32 @@ func (s *Store) watch() {
 	}
 }
 
-// Done is closed when the plugin process has ended (never for a plugin
-// reattached in process). Err then says how.
-func (s *Store) Done() <-chan struct{} {
-	if s.proc.run == nil {
+// Done is closed when the store has failed for good: the plugin process
+// ended, or the connection to it broke. Err then says how.
+func (s *Store) Done() <-chan struct{} { return s.failed }
+
+// Err is the error the store failed with (nil while it works). When the
+// plugin process has ended (or ends within a second of the failure, as a
+// killed plugin does: its connection breaks first) it says how the process
+// ended.
+func (s *Store) Err() error {
+	e := s.failErr.Load()
+	if e == nil {
 		return nil
 	}
-	return s.proc.run.done
-}
-
-// Err is the error the store failed with (nil while it works).
-func (s *Store) Err() error {
-	if e := s.failErr.Load(); e != nil {
+	if s.proc.run == nil {
 		return *e
 	}
-	if s.proc.run != nil {
-		if err := s.proc.exitErr(); err != nil {
-			return s.fail(err)
-		}
+	select {
+	case <-s.proc.run.done:
+	case <-time.After(time.Second):
+		return *e
 	}
-	return nil
+	perr := s.proc.exitErr()
+	if strings.Contains((*e).Error(), perr.Error()) {
+		return *e
+	}
+	return storage.Errorf(storage.CodeFailed, "%s: %v", s.name, perr)
 }
 
 // Pid is the plugin's process id (0 in process).

@@ -44,6 +44,8 @@ type Store struct {
 	closeMu  sync.Mutex
 	closed   bool
 	failErr  atomic.Pointer[error] // set once: every later call fails with it
+	failed   chan struct{}         // closed when failErr is set
+	failOnce sync.Once
 
 	// proc is the plugin.
 	proc *process
@@ -78,14 +80,14 @@ func (s *Store) open(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	s.writes = newCallStream(ws.Send, ws.Recv,
+	s.writes = newCallStream(ws.Send, onBreak(s, ws.Recv),
 		func(r *storagepb.WriteRequest, id uint64) { r.Id = id },
 		func(r *storagepb.WriteResponse) uint64 { return r.GetId() })
 	rs, err := s.rpc.Read(sctx)
 	if err != nil {
 		return err
 	}
-	s.reads = newCallStream(rs.Send, rs.Recv,
+	s.reads = newCallStream(rs.Send, onBreak(s, rs.Recv),
 		func(r *storagepb.ReadRequest, id uint64) { r.Id = id },
 		func(r *storagepb.ReadResponse) uint64 { return r.GetId() })
 	meta, err := s.rpc.Meta(ctx, &storagepb.Empty{})
@@ -104,6 +106,19 @@ func (s *Store) open(ctx context.Context) error {
 	}
 }
 
+// onBreak wraps a stream's receive: a stream that breaks while the store is
+// open means the plugin is gone, and fails the store at once (not at the
+// next call), so that the broker learns it from Done.
+func onBreak[Resp any](s *Store, recv func() (*Resp, error)) func() (*Resp, error) {
+	return func() (*Resp, error) {
+		r, err := recv()
+		if err != nil && !s.closing.Load() {
+			s.fail(fmt.Errorf("connection to the plugin lost: %w", err))
+		}
+		return r, err
+	}
+}
+
 // check answers an error once the store is closed or has failed.
 func (s *Store) check() error {
 	if e := s.failErr.Load(); e != nil {
@@ -119,7 +134,20 @@ func (s *Store) check() error {
 func (s *Store) fail(err error) error {
 	e := storage.Errorf(storage.CodeFailed, "%s: %v", s.name, err)
 	s.failErr.CompareAndSwap(nil, &e)
+	s.failOnce.Do(func() { close(s.failed) })
 	return *s.failErr.Load()
+}
+
+// checkRead is check for the read side of the logs: after a failure they
+// go on answering from the host's index (what the store held when it
+// failed) until Close, so that a Raft library that treats a storage error
+// as fatal (etcd raft panics) does not bring the broker down before it
+// stops in order; writes and reads of entries the host does not hold fail.
+func (s *Store) checkRead() error {
+	if s.closing.Load() {
+		return storage.ErrClosed
+	}
+	return nil
 }
 
 // remoteErr turns the error of a call into a storage error: a transport
@@ -264,7 +292,7 @@ func (s *Store) begin() error {
 
 // Log returns the read side of group g.
 func (s *Store) Log(g storage.GroupID) (storage.Log, error) {
-	if err := s.check(); err != nil {
+	if err := s.checkRead(); err != nil {
 		return nil, err
 	}
 	gr, err := s.group(g)
@@ -372,7 +400,7 @@ type log struct {
 }
 
 func (l *log) read(f func(x *index) error) error {
-	if err := l.s.check(); err != nil {
+	if err := l.s.checkRead(); err != nil {
 		return err
 	}
 	l.g.mu.RLock()
@@ -408,7 +436,7 @@ func (l *log) State() (st []byte, err error) {
 // Entries reads from the plugin. The entries returned alias one buffer of
 // their own, which the caller owns.
 func (l *log) Entries(lo, hi, maxBytes uint64) ([]storage.Entry, error) {
-	if err := l.s.check(); err != nil {
+	if err := l.s.checkRead(); err != nil {
 		return nil, err
 	}
 	l.g.mu.RLock()
@@ -416,6 +444,9 @@ func (l *log) Entries(lo, hi, maxBytes uint64) ([]storage.Entry, error) {
 	l.g.mu.RUnlock()
 	if ok {
 		return es, nil
+	}
+	if err := l.s.check(); err != nil {
+		return nil, err
 	}
 	req := &storagepb.ReadRequest{Group: uint64(l.id), Lo: lo, Hi: hi, MaxBytes: maxBytes}
 	var resp *storagepb.ReadResponse

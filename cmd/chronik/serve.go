@@ -95,16 +95,12 @@ type serveDeps struct {
 }
 
 // pluginProcess is what a component run as a plugin subprocess offers
-// besides its interface: Done is closed when the process has ended, and Err
-// says how.
+// besides its interface: Done is closed when it has failed for good (the
+// process ended or the connection to it broke), and Err says how.
 type pluginProcess interface {
 	Done() <-chan struct{}
 	Err() error
 }
-
-// pluginShutdownTimeout bounds the shutdown after a plugin died, so that the
-// broker exits well within 10 s.
-const pluginShutdownTimeout = 5 * time.Second
 
 // Settings returns the component.Settings for the named component
 // (storage, consensus, broker, protocol): the shared telemetry, a logger
@@ -131,22 +127,19 @@ func run(ctx context.Context, d *serveDeps) error {
 	select {
 	case <-ctx.Done():
 	case <-died:
-		// The store is gone: nothing can be written or read. Stop serving
-		// (clients retry elsewhere), and exit non-zero; a restart
-		// recovers from disk as after a crash.
+		// The store is gone: nothing can be written, nothing acknowledged
+		// any more. The groups have failed the requests in flight with
+		// KAFKA_STORAGE_ERROR (retriable); exit at once rather than hand
+		// leaderships over, which needs the store, and leave the rest to
+		// the other replicas. A restart recovers from disk as after a
+		// crash.
 		perr := d.Store.(pluginProcess).Err()
 		d.storeFailed = true
 		d.Telemetry.Logger.Error("storage plugin died; stopping the broker", "type", d.Config.Storage.Type, "err", perr)
-		sctx, cancel := context.WithTimeout(context.Background(), pluginShutdownTimeout)
-		defer cancel()
-		return errors.Join(fmt.Errorf("storage %s: the plugin process died: %w", d.Config.Storage.Type, perr), ignoreShutdownErr(n.Shutdown(sctx)))
+		return fmt.Errorf("storage %s: the plugin process died: %w", d.Config.Storage.Type, perr)
 	}
 	d.Telemetry.Logger.Info("shutting down")
 	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancel()
 	return n.Shutdown(sctx)
 }
-
-// ignoreShutdownErr drops the errors of a shutdown after the store died:
-// every part that touches the store fails then, which says nothing new.
-func ignoreShutdownErr(error) error { return nil }
