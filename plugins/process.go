@@ -74,6 +74,9 @@ func (p *process) stop() {
 		return
 	}
 	p.client.Kill()
+	if p.run != nil {
+		p.run.close()
+	}
 }
 
 // start launches the plugin and connects to it; dispense names the
@@ -122,6 +125,7 @@ func start(ctx context.Context, name string, c Command, hs plugin.HandshakeConfi
 	rpc, err := client.Client()
 	if err != nil {
 		client.Kill()
+		run.close()
 		return nil, nil, fmt.Errorf("%s: start %s: %w", name, c.Path, versionErr(err, hs.ProtocolVersion))
 	}
 	var service string
@@ -131,6 +135,7 @@ func start(ctx context.Context, name string, c Command, hs plugin.HandshakeConfi
 	raw, err := rpc.Dispense(service)
 	if err != nil {
 		client.Kill()
+		run.close()
 		return nil, nil, fmt.Errorf("%s: %w", name, err)
 	}
 	return &process{name: name, client: client, run: run}, raw, nil
@@ -157,19 +162,42 @@ type procRunner struct {
 }
 
 func (r *procRunner) Start(context.Context) error {
-	var err error
-	if r.stdout, err = r.cmd.StdoutPipe(); err != nil {
+	// Pipes of our own rather than cmd.StdoutPipe: Wait closes those, and
+	// go-plugin may still be reading the plugin's last lines when the
+	// process ends. Ours reach EOF when the plugin's ends close, and are
+	// closed by close once go-plugin is done with them.
+	outR, outW, err := os.Pipe()
+	if err != nil {
 		return err
 	}
-	if r.stderr, err = r.cmd.StderrPipe(); err != nil {
+	errR, errW, err := os.Pipe()
+	if err != nil {
+		outR.Close()
+		outW.Close()
 		return err
 	}
-	if err := r.cmd.Start(); err != nil {
+	r.cmd.Stdout, r.cmd.Stderr = outW, errW
+	err = r.cmd.Start()
+	outW.Close()
+	errW.Close()
+	if err != nil {
+		outR.Close()
+		errR.Close()
 		return err
 	}
+	r.stdout, r.stderr = outR, errR
 	r.pid = r.cmd.Process.Pid
 	go r.Wait(context.Background())
 	return nil
+}
+
+// close releases the pipes (after go-plugin's Kill, which waits for its
+// readers).
+func (r *procRunner) close() {
+	if r.stdout != nil {
+		r.stdout.Close()
+		r.stderr.Close()
+	}
 }
 
 func (r *procRunner) Wait(context.Context) error {

@@ -31,11 +31,14 @@ import (
 	"log/slog"
 	"os"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-plugin"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/experimental"
+	"google.golang.org/grpc/mem"
 
 	"github.com/chronik-go/chronik/core/storage"
 	"github.com/chronik-go/chronik/plugins/internal/storagepb"
@@ -63,10 +66,22 @@ var StorageHandshake = plugin.HandshakeConfig{
 // can carry far more than gRPC's default 4 MiB.
 const MaxMessageSize = 1<<31 - 1
 
+// bufferPool replaces gRPC's default buffer pool, whose tiers jump from 32
+// KiB to 1 MiB: every message in between took (and zeroed) a 1 MiB buffer,
+// a fifth of the CPU of 64 KiB reads through the plugin.
+var bufferPool = sync.OnceValue(func() mem.BufferPool {
+	p, err := mem.NewBinaryTieredBufferPool(8, 12, 14, 15, 16, 17, 18, 19, 20, 22)
+	if err != nil {
+		panic(err) // the exponents are constants
+	}
+	return p
+})
+
 // GRPCServerOptions raise the plugin-side server's message limits, which
 // go-plugin leaves at gRPC's defaults.
 func GRPCServerOptions() []grpc.ServerOption {
 	return []grpc.ServerOption{
+		experimental.BufferPool(bufferPool()),
 		grpc.MaxRecvMsgSize(MaxMessageSize),
 		grpc.MaxSendMsgSize(MaxMessageSize),
 		grpc.ReadBufferSize(256 << 10),
@@ -79,6 +94,7 @@ func GRPCServerOptions() []grpc.ServerOption {
 // GRPCDialOptions are the host side's matching options.
 func GRPCDialOptions() []grpc.DialOption {
 	return []grpc.DialOption{
+		experimental.WithBufferPool(bufferPool()),
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(MaxMessageSize), grpc.MaxCallSendMsgSize(MaxMessageSize)),
 		grpc.WithReadBufferSize(256 << 10),
 		grpc.WithWriteBufferSize(256 << 10),
