@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/pprof"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -156,9 +157,13 @@ func checkChaos(t *testing.T, res *chaos.Result) {
 func TestChaosInProcess(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, consensus component.Type) {
 		seed := chaosSeed(t)
+		kinds := chaosKinds(chaos.KindKill, chaos.KindPartition, chaos.KindPowerLoss, chaos.KindLatency)
+		if slices.Contains(kinds, chaos.KindPluginKill) {
+			t.Skip("plugin-kill needs the storage run as a subprocess")
+		}
 		res, err := chaos.Run(context.Background(), chaos.RunOptions{
 			Backend: string(consensus), Seed: seed, Cycles: 4,
-			Kinds:  chaosKinds(chaos.KindKill, chaos.KindPartition, chaos.KindPowerLoss, chaos.KindLatency),
+			Kinds:  kinds,
 			MinFor: time.Second, MaxFor: 2 * time.Second,
 			NewCluster: func(context.Context, string) (chaos.Cluster, error) {
 				return newInprocChaos(t, string(consensus)), nil
@@ -182,7 +187,8 @@ var chronikBinary = sync.OnceValues(func() (string, error) {
 
 // TestChaosProcesses is the short version of `chronik verify`: a cluster
 // of chronik serve processes per backend, the fault kinds of the long
-// run, the same seed.
+// run, the same seed; then, for one backend, the storage run as a plugin
+// subprocess, with kills of the broker and of its storage plugin process.
 func TestChaosProcesses(t *testing.T) {
 	bin, err := chronikBinary()
 	if err != nil {
@@ -191,25 +197,43 @@ func TestChaosProcesses(t *testing.T) {
 	seed := chaosSeed(t)
 	var sums []chaos.Summary
 	forEachBackend(t, func(t *testing.T, consensus component.Type) {
-		res, err := chaos.Run(context.Background(), chaos.RunOptions{
+		sums = append(sums, runChaosProcesses(t, chaos.RunOptions{
 			Backend: string(consensus), Seed: seed, Cycles: 5,
 			Kinds:  chaosKinds(chaos.KindKill, chaos.KindPause, chaos.KindPartition, chaos.KindPowerLoss, chaos.KindLatency),
-			Binary: bin, Dir: t.TempDir(), Logf: t.Logf,
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		checkChaos(t, res)
-		if t.Failed() {
-			for i := 1; i <= 3; i++ {
-				if b, err := os.ReadFile(filepath.Join(res.Dir, fmt.Sprintf("broker-%d.log", i))); err == nil && len(b) > 0 {
-					t.Logf("broker-%d.log (tail):\n%s", i, tail(b, 4000))
-				}
-			}
-		}
-		sums = append(sums, chaos.Summarize(res))
+			Binary: bin,
+		}))
+	})
+	t.Run("etcd-storage-plugin", func(t *testing.T) {
+		sums = append(sums, runChaosProcesses(t, chaos.RunOptions{
+			Backend: "etcd", PluginMode: config.Subprocess, Seed: seed, Cycles: 4,
+			Kinds:  chaosKinds(chaos.KindKill, chaos.KindPluginKill),
+			Binary: bin,
+		}))
 	})
 	t.Logf("seed %d\n%s", seed, chaos.Markdown(sums))
+}
+
+// runChaosProcesses runs o on a cluster of processes in a temporary
+// directory, checks it, and logs the brokers' logs if it failed.
+func runChaosProcesses(t *testing.T, o chaos.RunOptions) chaos.Summary {
+	t.Helper()
+	if o.PluginMode != config.Subprocess && slices.Contains(o.Kinds, chaos.KindPluginKill) {
+		t.Skip("plugin-kill needs the storage run as a subprocess")
+	}
+	o.Dir, o.Logf = t.TempDir(), t.Logf
+	res, err := chaos.Run(context.Background(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkChaos(t, res)
+	if t.Failed() {
+		for i := 1; i <= 3; i++ {
+			if b, err := os.ReadFile(filepath.Join(res.Dir, fmt.Sprintf("broker-%d.log", i))); err == nil && len(b) > 0 {
+				t.Logf("broker-%d.log (tail):\n%s", i, tail(b, 4000))
+			}
+		}
+	}
+	return chaos.Summarize(res)
 }
 
 func tail(b []byte, n int) []byte {

@@ -88,14 +88,17 @@ type Replica struct {
 // Fault is one fault the schedule injected, from Start to End (End is zero
 // for a fault that never ended, which the run reports as an error).
 type Fault struct {
-	Kind    string // kill, pause, partition, latency, powerloss
+	Kind    string // kill, pause, partition, latency, powerloss, plugin-kill
 	Detail  string // e.g. "broker 2", "{1} | {2,3}", "1 -> 3"
 	Brokers []int32
 	Start   time.Time
 	End     time.Time
 	// Led are the partitions the faulted brokers led when it started (for
-	// kill, pause, powerloss): their failover time is measured.
+	// kill, pause, powerloss, plugin-kill): their failover time is measured.
 	Led []int32
+	// Exit is, for a plugin-kill, how the broker exited once its storage
+	// plugin was gone: "exit 1", "panic", ...
+	Exit string
 	// Elected is when metadata first named a leader other than the
 	// faulted brokers for every Led partition (zero if not during the
 	// fault).

@@ -21,6 +21,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/chronik-go/chronik/core/config"
 	"github.com/chronik-go/chronik/core/netfault"
 	wal "github.com/chronik-go/chronik/storage-wal"
 )
@@ -62,6 +63,15 @@ type ProcOptions struct {
 	Binary    string
 	Brokers   int    // default 3
 	Consensus string // etcd (default) or hashicorp
+	// Storage is the store type: wal (default) or pebble (an external
+	// plugin: PluginMode must be subprocess and PluginsDir must hold
+	// chronik-storage-pebble).
+	Storage string
+	// PluginMode is storage.plugin.mode: inprocess (default) or
+	// subprocess (the store runs in a child process of each broker).
+	PluginMode config.PluginMode
+	// PluginsDir is plugins.dir, where external plugins are found.
+	PluginsDir string
 	// Dir holds each broker's config, data and log (broker-N.yaml,
 	// broker-N/, broker-N.log).
 	Dir string
@@ -87,7 +97,10 @@ type procBroker struct {
 	mu     sync.Mutex
 	cmd    *exec.Cmd
 	exited chan struct{} // closed when cmd has exited
-	paused bool
+	// exitErr is how cmd exited (cmd.Wait's error), set before exited is
+	// closed.
+	exitErr error
+	paused  bool
 }
 
 // BuildBinary builds the chronik command into dir and returns its path.
@@ -110,6 +123,12 @@ func StartProc(ctx context.Context, opts ProcOptions) (*ProcCluster, error) {
 	}
 	if opts.Consensus == "" {
 		opts.Consensus = "etcd"
+	}
+	if opts.Storage == "" {
+		opts.Storage = StorageWAL
+	}
+	if opts.PluginMode == "" {
+		opts.PluginMode = config.InProcess
 	}
 	if opts.Logf == nil {
 		opts.Logf = func(string, ...any) {}
@@ -178,8 +197,23 @@ func (c *ProcCluster) config(b *procBroker) string {
 	fmt.Fprintf(&s, "protocol: {type: kafka, listen: %q}\n", b.kafka)
 	fmt.Fprintf(&s, "kafka: {advertised: %q}\n", b.kafka)
 	fmt.Fprintf(&s, "broker: {default_replication_factor: %d, balance_interval: 1s}\n", min(3, len(c.brokers)))
-	// Small segments: rolls, seals and recycling happen within a run.
-	fmt.Fprintf(&s, "storage: {type: wal, fsync: always, segment_size: 4194304, sync_marks: true}\n")
+	var plugin string
+	if c.opts.PluginMode != config.InProcess {
+		plugin = fmt.Sprintf(", plugin: {mode: %s}", c.opts.PluginMode)
+	}
+	switch c.opts.Storage {
+	case StorageWAL:
+		// Small segments: rolls, seals and recycling happen within a run.
+		fmt.Fprintf(&s, "storage: {type: wal, fsync: always, segment_size: 4194304, sync_marks: true%s}\n", plugin)
+	case StoragePebble:
+		// Small memtables: flushes and compactions happen within a run.
+		fmt.Fprintf(&s, "storage: {type: pebble, memtable_size: 4194304%s}\n", plugin)
+	default:
+		fmt.Fprintf(&s, "storage: {type: %s%s}\n", c.opts.Storage, plugin)
+	}
+	if c.opts.PluginsDir != "" {
+		fmt.Fprintf(&s, "plugins: {dir: %q}\n", c.opts.PluginsDir)
+	}
 	fmt.Fprintf(&s, "consensus: {type: %s}\n", c.opts.Consensus)
 	fmt.Fprintf(&s, "telemetry: {prometheus_listen: %q, debug: true, log_level: info}\n", b.metrics)
 	if c.opts.Config != "" {
@@ -246,11 +280,12 @@ func (c *ProcCluster) Start(id int32) error {
 		lf.Close()
 		return fmt.Errorf("chaos: start broker %d: %w", id, err)
 	}
-	b.cmd, b.exited, b.paused = cmd, make(chan struct{}), false
+	b.cmd, b.exited, b.exitErr, b.paused = cmd, make(chan struct{}), nil, false
 	go func(exited chan struct{}) {
 		err := cmd.Wait()
 		fmt.Fprintf(lf, "---- chaos: broker %d exited at %s: %v\n", id, time.Now().Format(time.RFC3339Nano), err)
 		lf.Close()
+		b.exitErr = err
 		close(exited)
 	}(b.exited)
 	return nil
@@ -297,8 +332,17 @@ func (c *ProcCluster) signal(id int32, sig syscall.Signal) error {
 	return nil
 }
 
-// Kill SIGKILLs broker id and waits for it to exit.
-func (c *ProcCluster) Kill(id int32) error { return c.signal(id, syscall.SIGKILL) }
+// Kill SIGKILLs broker id and waits for it to exit. A storage plugin
+// process outlives it briefly: it notices that its broker is gone, closes
+// its store and exits. Kill waits for that too (up to pluginExitLimit),
+// so that a restarted broker finds its data directory unlocked.
+func (c *ProcCluster) Kill(id int32) error {
+	pid := c.pid(id)
+	if err := c.signal(id, syscall.SIGKILL); err != nil {
+		return err
+	}
+	return c.waitPluginsGone(id, pid)
+}
 
 // Pause SIGSTOPs broker id.
 func (c *ProcCluster) Pause(id int32) error { return c.signal(id, syscall.SIGSTOP) }
@@ -308,9 +352,24 @@ func (c *ProcCluster) Resume(id int32) error { return c.signal(id, syscall.SIGCO
 
 // PowerLoss SIGKILLs broker id, then drops what its WAL had not fsynced
 // (wal.SimulatePowerLoss, from the sync marks the brokers are configured
-// to write).
+// to write). A storage plugin process is killed in the same instant (the
+// broker's process group), as a power cut would: left alone, it would
+// close its store, syncing what the cut must lose.
 func (c *ProcCluster) PowerLoss(id int32, rng *rand.Rand) (string, error) {
-	if err := c.Kill(id); err != nil {
+	if c.opts.Storage != StorageWAL {
+		return "", fmt.Errorf("chaos: powerloss simulates a WAL's unsynced writes; broker %d's storage is %s", id, c.opts.Storage)
+	}
+	pid := c.pid(id)
+	var err error
+	if c.opts.PluginMode == config.Subprocess {
+		err = c.killGroup(id)
+	} else {
+		err = c.signal(id, syscall.SIGKILL)
+	}
+	if err != nil {
+		return "", err
+	}
+	if err := c.waitPluginsGone(id, pid); err != nil {
 		return "", err
 	}
 	b, _ := c.broker(id)
@@ -497,13 +556,16 @@ func httpGet(ctx context.Context, u string) ([]byte, error) {
 }
 
 // Close resumes paused brokers, heals the network, stops every broker
-// (SIGTERM, then SIGKILL after 15 s) and closes the proxies.
+// (SIGTERM, then SIGKILL after 15 s), waits for their storage plugin
+// processes to end, and closes the proxies.
 func (c *ProcCluster) Close() error {
 	var wg sync.WaitGroup
 	for _, b := range c.brokers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			pid := c.pid(b.id)
+			defer func() { _ = c.waitPluginsGone(b.id, pid) }()
 			b.mu.Lock()
 			defer b.mu.Unlock()
 			if b.cmd == nil {

@@ -3,14 +3,22 @@ package chaos
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/chronik-go/chronik/core/config"
 )
 
 // Summary is one run's line of the comparison, as written to JSON.
 type Summary struct {
+	// Pairing names the run's backend, storage and plugin mode:
+	// "etcd · wal · subprocess".
+	Pairing       string         `json:"pairing"`
 	Backend       string         `json:"backend"`
+	Storage       string         `json:"storage"`
+	PluginMode    string         `json:"plugin_mode"`
 	Seed          uint64         `json:"seed"`
 	Cycles        int            `json:"cycles"`
 	FaultsByKind  map[string]int `json:"faults_by_kind"`
@@ -28,6 +36,7 @@ type Summary struct {
 	ElectionMaxMs float64        `json:"new_leader_max_ms"`
 	ElectionsSeen int            `json:"new_leaders_measured"`
 	Elections     int64          `json:"elections"`
+	PluginExits   map[string]int `json:"plugin_kill_exits,omitempty"` // how brokers exited after a plugin-kill
 	Reads         int            `json:"reads_checked"`
 	Watermarks    int            `json:"watermarks_checked"`
 	Commits       int            `json:"commits_checked"`
@@ -44,7 +53,9 @@ func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 // Summarize condenses a result.
 func Summarize(r *Result) Summary {
 	s := Summary{
-		Backend: r.Backend, Seed: r.Seed, Cycles: r.Cycles,
+		Pairing: PairingName(r.Backend, r.Storage, r.PluginMode),
+		Backend: r.Backend, Storage: r.Storage, PluginMode: string(r.PluginMode),
+		Seed: r.Seed, Cycles: r.Cycles,
 		FaultsByKind:  map[string]int{},
 		DurationSec:   r.Stats.Duration.Seconds(),
 		SendsOK:       r.Report.Sends.OK,
@@ -60,6 +71,7 @@ func Summarize(r *Result) Summary {
 		ElectionMaxMs: ms(r.Stats.ElectionMax),
 		ElectionsSeen: len(r.Stats.ElectionTimes),
 		Elections:     r.Stats.Elections,
+		PluginExits:   r.Stats.PluginKillExits,
 		Reads:         r.Report.Checked.Observations,
 		Watermarks:    r.Report.Checked.HWMs,
 		Commits:       r.Report.Checked.Commits,
@@ -76,6 +88,24 @@ func Summarize(r *Result) Summary {
 	return s
 }
 
+// PairingName names a run by its backend, storage and plugin mode
+// ("etcd · wal · subprocess"); empty storage and mode are the defaults.
+func PairingName(backend, storage string, mode config.PluginMode) string {
+	if storage == "" {
+		storage = StorageWAL
+	}
+	if mode == "" {
+		mode = config.InProcess
+	}
+	return backend + " · " + storage + " · " + string(mode)
+}
+
+// defaultPairing reports whether s ran the default storage and mode (the
+// WAL, in process).
+func (s Summary) defaultPairing() bool {
+	return (s.Storage == "" || s.Storage == StorageWAL) && (s.PluginMode == "" || s.PluginMode == string(config.InProcess))
+}
+
 // JSON is the comparison as indented JSON.
 func JSON(runs []Summary) ([]byte, error) {
 	return json.MarshalIndent(struct {
@@ -83,8 +113,14 @@ func JSON(runs []Summary) ([]byte, error) {
 	}{runs}, "", "  ")
 }
 
-// Markdown is the comparison as a Markdown table, one column per run.
+// Markdown is the comparison as a Markdown table, one column per run,
+// named by its backend when every run has the default storage and plugin
+// mode, and by its pairing otherwise.
 func Markdown(runs []Summary) string {
+	byBackend := true
+	for _, s := range runs {
+		byBackend = byBackend && s.defaultPairing()
+	}
 	var b strings.Builder
 	row := func(name string, f func(s Summary) string) {
 		b.WriteString("| " + name + " |")
@@ -95,7 +131,11 @@ func Markdown(runs []Summary) string {
 	}
 	b.WriteString("| |")
 	for _, s := range runs {
-		b.WriteString(" " + s.Backend + " |")
+		name := s.Pairing
+		if byBackend || name == "" {
+			name = s.Backend
+		}
+		b.WriteString(" " + name + " |")
 	}
 	b.WriteString("\n|---|")
 	for range runs {
@@ -118,6 +158,9 @@ func Markdown(runs []Summary) string {
 		return fmt.Sprintf("%.0f / %.0f ms (%d)", s.ElectionP50Ms, s.ElectionMaxMs, s.ElectionsSeen)
 	})
 	row("elections (leader epochs gained)", func(s Summary) string { return fmt.Sprint(s.Elections) })
+	if slices.ContainsFunc(runs, func(s Summary) bool { return s.FaultsByKind[KindPluginKill] > 0 }) {
+		row("plugin-kill: how the broker exited", func(s Summary) string { return counts(s.PluginExits, ": ") })
+	}
 	row("checked: reads / watermarks / commits / replicas", func(s Summary) string {
 		return fmt.Sprintf("%d / %d / %d / %d", s.Reads, s.Watermarks, s.Commits, s.Replicas)
 	})
@@ -137,7 +180,11 @@ func Markdown(runs []Summary) string {
 	return b.String()
 }
 
-func kinds(m map[string]int) string {
+// kinds lists the counts of m by key: "kill 3, pause 2".
+func kinds(m map[string]int) string { return counts(m, " ") }
+
+// counts lists the counts of m by key, each key then sep then its count.
+func counts(m map[string]int, sep string) string {
 	var ks []string
 	for k := range m {
 		ks = append(ks, k)
@@ -145,7 +192,7 @@ func kinds(m map[string]int) string {
 	sort.Strings(ks)
 	var parts []string
 	for _, k := range ks {
-		parts = append(parts, fmt.Sprintf("%s %d", k, m[k]))
+		parts = append(parts, fmt.Sprintf("%s%s%d", k, sep, m[k]))
 	}
 	if len(parts) == 0 {
 		return "-"

@@ -8,23 +8,40 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/chronik-go/chronik/core/config"
+)
+
+// Storage types a run can use.
+const (
+	StorageWAL    = "wal"    // built in, with sync marks (powerloss)
+	StoragePebble = "pebble" // the example plugin, chronik-storage-pebble
 )
 
 // RunOptions configure one run: one backend, one seeded fault schedule.
 type RunOptions struct {
 	Backend string // consensus backend: etcd or hashicorp
-	Seed    uint64
+	// Storage, PluginMode and PluginsDir say how a cluster of processes
+	// stores its logs (see ProcOptions): wal (default) or pebble, in the
+	// broker process (default) or as a plugin subprocess.
+	Storage    string
+	PluginMode config.PluginMode
+	PluginsDir string
+	// Label names the run in the log (default Backend).
+	Label string
+	Seed  uint64
 	// Cycles is the number of faults to inject; Duration, when set, ends
 	// the run early once it has passed (the faults still heal). With
 	// Cycles 0 the run injects faults until Duration.
 	Cycles     int
 	Duration   time.Duration
-	Kinds      []string // default AllKinds
+	Kinds      []string // default DefaultKinds
 	Brokers    int      // default 3
 	Partitions int32    // default 6
 	// Settle is the quiet time after a fault ends and every partition has
@@ -45,12 +62,14 @@ type RunOptions struct {
 
 // Result is what one run found.
 type Result struct {
-	Backend string
-	Seed    uint64
-	Cycles  int      // faults injected and healed
-	Steps   []string // the faults, as injected
-	Report  Report
-	Stats   Stats
+	Backend    string
+	Storage    string
+	PluginMode config.PluginMode
+	Seed       uint64
+	Cycles     int      // faults injected and healed
+	Steps      []string // the faults, as injected
+	Report     Report
+	Stats      Stats
 	// Errors are failures of the harness itself (a broker that would not
 	// restart, a drain that did not finish): the run proves nothing then.
 	Errors []string
@@ -77,6 +96,18 @@ func Run(ctx context.Context, o RunOptions) (*Result, error) {
 	if o.Logf == nil {
 		o.Logf = func(string, ...any) {}
 	}
+	if o.Storage == "" {
+		o.Storage = StorageWAL
+	}
+	if o.PluginMode == "" {
+		o.PluginMode = config.InProcess
+	}
+	if o.Label == "" {
+		o.Label = o.Backend
+	}
+	if err := checkKinds(o); err != nil {
+		return nil, err
+	}
 	cycles := o.Cycles
 	if cycles == 0 {
 		if o.Duration == 0 {
@@ -91,7 +122,7 @@ func Run(ctx context.Context, o RunOptions) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	logf := func(format string, args ...any) { o.Logf("[%s] "+format, append([]any{o.Backend}, args...)...) }
+	logf := func(format string, args ...any) { o.Logf("[%s] "+format, append([]any{o.Label}, args...)...) }
 
 	var c Cluster
 	if o.NewCluster != nil {
@@ -100,13 +131,20 @@ func Run(ctx context.Context, o RunOptions) (*Result, error) {
 		if err := os.MkdirAll(o.Dir, 0o755); err != nil {
 			return nil, err
 		}
-		c, err = StartProc(ctx, ProcOptions{Binary: o.Binary, Brokers: o.Brokers, Consensus: o.Backend, Dir: o.Dir, Logf: logf})
+		c, err = StartProc(ctx, ProcOptions{
+			Binary: o.Binary, Brokers: o.Brokers, Consensus: o.Backend,
+			Storage: o.Storage, PluginMode: o.PluginMode, PluginsDir: o.PluginsDir,
+			Dir: o.Dir, Logf: logf,
+		})
 	}
 	if err != nil {
-		return nil, fmt.Errorf("chaos: start %s cluster: %w", o.Backend, err)
+		return nil, fmt.Errorf("chaos: start %s cluster: %w", o.Label, err)
 	}
 	defer c.Close()
-	res := &Result{Backend: o.Backend, Seed: o.Seed, Dir: o.Dir}
+	if _, ok := c.(PluginKiller); !ok && slices.Contains(o.Kinds, KindPluginKill) {
+		return nil, fmt.Errorf("chaos: fault %s: the %s cluster cannot kill a storage plugin process", KindPluginKill, o.Label)
+	}
+	res := &Result{Backend: o.Backend, Storage: o.Storage, PluginMode: o.PluginMode, Seed: o.Seed, Dir: o.Dir}
 	fail := func(format string, args ...any) {
 		msg := fmt.Sprintf(format, args...)
 		logf("ERROR %s", msg)
@@ -144,7 +182,8 @@ func Run(ctx context.Context, o RunOptions) (*Result, error) {
 		if ctx.Err() != nil || o.Duration > 0 && time.Since(start) >= o.Duration {
 			break
 		}
-		f, err := inject(ctx, c, adm, admCl, s, rand.New(rand.NewPCG(o.Seed, uint64(i))), logf)
+		forced := func(format string, args ...any) { fail("cycle %d (%s): "+format, append([]any{i + 1, s}, args...)...) }
+		f, err := inject(ctx, c, adm, admCl, s, rand.New(rand.NewPCG(o.Seed, uint64(i))), logf, forced)
 		if err != nil {
 			fail("cycle %d (%s): %v", i+1, s, err)
 			break
@@ -155,6 +194,10 @@ func Run(ctx context.Context, o RunOptions) (*Result, error) {
 		if _, err := waitLeaders(ctx, adm, o.Partitions, 60*time.Second); err != nil {
 			fail("cycle %d (%s): no recovery: %v", i+1, s, err)
 			diagnose(ctx, c, o.Dir, logf)
+			break
+		}
+		if down := downBrokers(c); len(down) > 0 {
+			fail("cycle %d (%s): after the fault, %s", i+1, s, strings.Join(down, "; "))
 			break
 		}
 		st := w.Stats()
@@ -200,8 +243,52 @@ func Run(ctx context.Context, o RunOptions) (*Result, error) {
 	return res, nil
 }
 
-// inject applies one step and undoes it after s.For.
-func inject(ctx context.Context, c Cluster, adm *kadm.Client, cl *kgo.Client, s Step, rng *rand.Rand, logf func(string, ...any)) (Fault, error) {
+// downBrokers describes the brokers of c whose process has exited, with
+// the last line of their log (a cluster that cannot tell: none). Every
+// broker runs once a fault has ended: one that is down failed to restart.
+func downBrokers(c Cluster) []string {
+	pc, ok := c.(*ProcCluster)
+	if !ok {
+		return nil
+	}
+	var out []string
+	for id := int32(1); id <= int32(pc.Size()); id++ {
+		if pc.Running(id) {
+			continue
+		}
+		last := "?"
+		if b, err := os.ReadFile(pc.LogPath(id)); err == nil {
+			lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+			// The harness's own exit line is last; the broker's is before it.
+			if n := len(lines); n >= 2 {
+				last = lines[n-2]
+			}
+		}
+		out = append(out, fmt.Sprintf("broker %d is down (%s ends: %s)", id, pc.LogPath(id), last))
+	}
+	return out
+}
+
+// checkKinds refuses the fault kinds o's cluster cannot take, and a
+// storage that cannot run in o's plugin mode.
+func checkKinds(o RunOptions) error {
+	if o.Storage != StorageWAL && o.Storage != "memory" && o.PluginMode != config.Subprocess {
+		return fmt.Errorf("chaos: storage %s is an external plugin: it runs only as a subprocess (storage.plugin.mode: %s)", o.Storage, config.Subprocess)
+	}
+	for _, k := range o.Kinds {
+		switch {
+		case k == KindPluginKill && o.PluginMode != config.Subprocess:
+			return fmt.Errorf("chaos: fault %s kills a broker's storage plugin process: it needs the storage run as a subprocess (storage.plugin.mode: %s), not %s", k, config.Subprocess, o.PluginMode)
+		case k == KindPowerLoss && o.Storage != StorageWAL:
+			return fmt.Errorf("chaos: fault %s cuts what a WAL had not fsynced (from its sync marks): it needs storage %s, not %s", k, StorageWAL, o.Storage)
+		}
+	}
+	return nil
+}
+
+// inject applies one step and undoes it after s.For. A ForcedError of
+// the cluster goes to forced, and the step goes on.
+func inject(ctx context.Context, c Cluster, adm *kadm.Client, cl *kgo.Client, s Step, rng *rand.Rand, logf, forced func(string, ...any)) (Fault, error) {
 	brokers := slices.Clone(s.Brokers)
 	if s.Leader {
 		lead, _ := leaderMap(ctx, adm)
@@ -217,7 +304,7 @@ func inject(ctx context.Context, c Cluster, adm *kadm.Client, cl *kgo.Client, s 
 	f := Fault{Kind: s.Kind, Brokers: brokers}
 	var undo func() error
 	switch s.Kind {
-	case KindKill, KindPause, KindPowerLoss:
+	case KindKill, KindPause, KindPowerLoss, KindPluginKill:
 		id := brokers[0]
 		f.Detail = fmt.Sprintf("broker %d for %v", id, s.For.Round(time.Millisecond))
 		for p, l := range lead {
@@ -242,8 +329,25 @@ func inject(ctx context.Context, c Cluster, adm *kadm.Client, cl *kgo.Client, s 
 				logf("power loss on broker %d: %s", id, what)
 			}
 			undo = func() error { return c.Start(id) }
+		case KindPluginKill:
+			pk, ok := c.(PluginKiller)
+			if !ok {
+				return f, fmt.Errorf("the cluster cannot kill a storage plugin process")
+			}
+			var k PluginKill
+			k, err = pk.KillPlugin(id)
+			if !k.At.IsZero() {
+				f.Start = k.At // not the look-up of the plugin before it
+			}
+			if f.Exit = k.Exit; k.Exit != "" {
+				logf("broker %d: %s", id, k)
+			}
+			undo = func() error { return c.Start(id) }
 		}
-		if err != nil {
+		var fe *ForcedError
+		if errors.As(err, &fe) {
+			forced("%s %s: %v", f.Kind, f.Detail, fe.Err)
+		} else if err != nil {
 			return f, err
 		}
 	case KindPartition:

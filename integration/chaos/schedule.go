@@ -15,10 +15,18 @@ const (
 	KindPartition = "partition" // cut Raft links (see Variant), heal after Step.For
 	KindLatency   = "latency"   // add latency to every Raft link for Step.For
 	KindPowerLoss = "powerloss" // SIGKILL, lose the unsynced WAL tail, restart after Step.For
+	// KindPluginKill SIGKILLs a broker's storage plugin process; the
+	// broker must exit by itself, and is restarted after Step.For. Only
+	// for a storage run as a subprocess (storage.plugin.mode: subprocess).
+	KindPluginKill = "plugin-kill"
 )
 
 // AllKinds are the fault kinds in the order the docs list them.
-var AllKinds = []string{KindKill, KindPause, KindPartition, KindLatency, KindPowerLoss}
+var AllKinds = []string{KindKill, KindPause, KindPartition, KindLatency, KindPowerLoss, KindPluginKill}
+
+// DefaultKinds are the kinds a schedule draws from when none are named:
+// those every cluster offers (not plugin-kill).
+var DefaultKinds = []string{KindKill, KindPause, KindPartition, KindLatency, KindPowerLoss}
 
 // Partition variants.
 const (
@@ -79,10 +87,12 @@ type ScheduleOptions struct {
 // seeded by opts.Seed: the same options give the same schedule, so a
 // failing run is replayed with its seed. Kinds take turns in the order
 // given, so every kind gets its share even in a short run; targets,
-// variants and durations are random.
+// variants and durations are random. The kinds that hit one broker (kill,
+// pause, powerloss, plugin-kill) draw alike, so replacing one of them by
+// another in Kinds changes only the kind of those steps.
 func NewSchedule(opts ScheduleOptions) ([]Step, error) {
 	if len(opts.Kinds) == 0 {
-		opts.Kinds = AllKinds
+		opts.Kinds = DefaultKinds
 	}
 	for _, k := range opts.Kinds {
 		if !slices.Contains(AllKinds, k) {
@@ -115,7 +125,7 @@ func NewSchedule(opts ScheduleOptions) ([]Step, error) {
 	for i := 0; i < opts.Cycles; i++ {
 		s := Step{Kind: opts.Kinds[i%len(opts.Kinds)], For: dur()}
 		switch s.Kind {
-		case KindKill, KindPause, KindPowerLoss:
+		case KindKill, KindPause, KindPowerLoss, KindPluginKill:
 			// Half the time the victim is a partition's leader, so failover
 			// is measured; otherwise any broker (often a follower).
 			if rng.IntN(2) == 0 && opts.Partitions > 0 {

@@ -17,10 +17,10 @@ type Stats struct {
 	// from the fault's start to the end of the first OK send on that
 	// partition that started after it. Faults with a led partition that never
 	// saw such a send are left out.
-	// Only kills (kill, powerloss) count, as "leader killed to first
-	// successful produce on its partitions"; a paused or isolated leader
-	// keeps its clients' requests hanging until it is back, which measures
-	// the client's timeouts rather than the cluster.
+	// Only kills (kill, powerloss, plugin-kill) count, as "leader killed
+	// to first successful produce on its partitions"; a paused or isolated
+	// leader keeps its clients' requests hanging until it is back, which
+	// measures the client's timeouts rather than the cluster.
 	FailoverTimes            []time.Duration
 	FailoverP50, FailoverMax time.Duration
 	// ElectionTimes has one entry per fault with Led partitions (any
@@ -29,6 +29,9 @@ type Stats struct {
 	ElectionTimes            []time.Duration
 	ElectionP50, ElectionMax time.Duration
 	Elections                int64 // copied from the History
+	// PluginKillExits counts how brokers exited after a plugin-kill
+	// ("exit 1", "panic", ...; see PluginKill.Exit).
+	PluginKillExits map[string]int
 }
 
 // ComputeStats computes the figures of h.
@@ -47,6 +50,12 @@ func ComputeStats(h *History) Stats {
 	st.P50, st.P99 = percentile(lat, 50), percentile(lat, 99)
 	ok := okSendsOf(h)
 	for _, f := range h.Faults {
+		if f.Kind == KindPluginKill && f.Exit != "" {
+			if st.PluginKillExits == nil {
+				st.PluginKillExits = map[string]int{}
+			}
+			st.PluginKillExits[f.Exit]++
+		}
 		if len(f.Led) == 0 {
 			continue
 		}
@@ -76,10 +85,10 @@ func ComputeStats(h *History) Stats {
 // it led, from its start to the end of the first OK send on that partition
 // that started after it (so that acknowledgements the killed leader had
 // already sent do not count); worst is that partition. ok is false for a
-// fault that is not a kill (kill, powerloss), leads nothing, or has a
-// partition with no such send.
+// fault that is not a kill (kill, powerloss, plugin-kill), leads nothing,
+// or has a partition with no such send.
 func failover(sends map[int32]okSends, f Fault) (d time.Duration, worst int32, ok bool) {
-	if len(f.Led) == 0 || f.Kind != KindKill && f.Kind != KindPowerLoss {
+	if len(f.Led) == 0 || f.Kind != KindKill && f.Kind != KindPowerLoss && f.Kind != KindPluginKill {
 		return 0, 0, false
 	}
 	for _, p := range f.Led {
