@@ -35,6 +35,12 @@ type Options struct {
 	// (Cluster.Network) so that tests can cut, delay and heal them while
 	// clients stay connected.
 	RaftProxies bool
+	// StoragePlugin runs each broker's store as a plugin subprocess
+	// (storage.plugin.mode: subprocess): the host re-executes the current
+	// executable as `<exe> plugin serve storage <type>`, so the test binary
+	// must serve the plugin when started that way (this package's TestMain
+	// does). The storage config, after Configure, is passed to the plugin.
+	StoragePlugin bool
 }
 
 // Cluster is a running in-process cluster.
@@ -114,6 +120,10 @@ func StartCluster(t testing.TB, opts Options) *Cluster {
 		if opts.Configure != nil {
 			opts.Configure(&cfg)
 		}
+		if opts.StoragePlugin {
+			cfg.Storage.Plugin.Mode = config.Subprocess
+			cfg.Storage.Raw = section(cfg.Storage.Config)
+		}
 		c.cfgs = append(c.cfgs, &cfg)
 	}
 	var wg sync.WaitGroup
@@ -148,6 +158,17 @@ func mustDefault[F interface {
 		panic(err)
 	}
 	return f.DefaultConfig()
+}
+
+// section is a component config as the map of its keys that a plugin
+// subprocess receives (Pluggable.Raw; dotted keys for nested sections,
+// which the plugin's decoder splits).
+func section(cfg component.Config) map[string]any {
+	m := map[string]any{}
+	for _, f := range config.Fields(cfg, "") {
+		m[f.Key] = f.Value.Interface()
+	}
+	return m
 }
 
 func (c *Cluster) settings(i int) node.SettingsFunc {

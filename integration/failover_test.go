@@ -11,8 +11,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
-
-	"github.com/chronik-go/chronik/core/component"
 )
 
 // leaderOf asks the cluster (over Metadata) who leads a partition.
@@ -125,10 +123,16 @@ func recordValues(t testing.TB, batches []byte) []string {
 	return out
 }
 
-func TestLeaderKillThreeBrokers(t *testing.T) { forEachBackend(t, testLeaderKillThreeBrokers) }
+func TestLeaderKillThreeBrokers(t *testing.T) {
+	forEachBackendAndStore(t, testLeaderKillThreeBrokers)
+}
 
-func testLeaderKillThreeBrokers(t *testing.T, consensus component.Type) {
-	c := StartCluster(t, Options{Brokers: 3, Consensus: consensus})
+func testLeaderKillThreeBrokers(t *testing.T, opts Options) {
+	opts.Brokers = 3
+	c := StartCluster(t, opts)
+	if opts.StoragePlugin {
+		checkStoragePlugins(t, c)
+	}
 	const topic = "payments"
 	const partitions = 6
 	createTopic(t, c, topic, partitions, 3)
@@ -182,6 +186,9 @@ func testLeaderKillThreeBrokers(t *testing.T, consensus component.Type) {
 		t.Fatalf("broker %d still leads after being killed", victim)
 	}
 	c.Restart(int(victim - 1))
+	if opts.StoragePlugin {
+		checkStoragePlugins(t, c) // the restarted broker's store too
+	}
 	waitReplicasEqual(t, c, topic, partitions, acked)
 	total := 0
 	for _, v := range acked {

@@ -10,8 +10,6 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
-
-	"github.com/chronik-go/chronik/core/component"
 )
 
 func newClient(t testing.TB, c *Cluster, opts ...kgo.Opt) *kgo.Client {
@@ -121,10 +119,16 @@ func consumeAll(t testing.TB, c *Cluster, topic string, want map[int32][]string)
 	}
 }
 
-func TestProduceConsumeOneBroker(t *testing.T) { forEachBackend(t, testProduceConsumeOneBroker) }
+func TestProduceConsumeOneBroker(t *testing.T) {
+	forEachBackendAndStore(t, testProduceConsumeOneBroker)
+}
 
-func testProduceConsumeOneBroker(t *testing.T, consensus component.Type) {
-	c := StartCluster(t, Options{Brokers: 1, Consensus: consensus})
+func testProduceConsumeOneBroker(t *testing.T, opts Options) {
+	opts.Brokers = 1
+	c := StartCluster(t, opts)
+	if opts.StoragePlugin {
+		checkStoragePlugins(t, c)
+	}
 	const topic = "orders"
 	createTopic(t, c, topic, 6, 1)
 	// CreateTopics answers once the new partitions have leaders: a

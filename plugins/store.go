@@ -142,9 +142,10 @@ func (s *Store) fail(err error) error {
 // go on answering from the host's index (what the store held when it
 // failed) until Close, so that a Raft library that treats a storage error
 // as fatal (etcd raft panics) does not bring the broker down before it
-// stops in order; writes and reads of entries the host does not hold fail.
+// exits, even once the failed store was closed; writes and reads of
+// entries the host does not hold fail.
 func (s *Store) checkRead() error {
-	if s.closing.Load() {
+	if s.closing.Load() && s.failErr.Load() == nil {
 		return storage.ErrClosed
 	}
 	return nil

@@ -30,9 +30,11 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"os/signal"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/hashicorp/go-plugin"
@@ -130,6 +132,9 @@ func (p *StoragePlugin) GRPCClient(_ context.Context, _ *plugin.GRPCBroker, c *g
 // ServeStorage serves f as a storage plugin until the broker closes it or
 // dies. Call it from the plugin's main; it does not return.
 func ServeStorage(f storage.Factory) {
+	// Once the broker is gone, writes to its pipes (our stderr) fail with
+	// EPIPE instead of killing the plugin before it closes its store.
+	signal.Ignore(syscall.SIGPIPE)
 	stderr := os.Stderr // go-plugin redirects os.Stderr once serving
 	log := NewLogger(stderr)
 	if err := f.Type().Validate(); err != nil {
