@@ -25,7 +25,7 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// serveStoragePlugin serves the built-in store t as a plugin; it does not
+// serveStoragePlugin serves the built-in store t as a plugin, then exits.
 // return.
 func serveStoragePlugin(t component.Type) {
 	f, err := components.Factories()
@@ -38,5 +38,6 @@ func serveStoragePlugin(t component.Type) {
 		fmt.Fprintf(os.Stderr, "plugin serve storage %s: %v\n", t, err)
 		os.Exit(2)
 	}
-	sdk.ServeStorage(sf) // does not return
+	sdk.ServeStorage(sf)
+	os.Exit(0)
 }

@@ -28,6 +28,7 @@ import (
 func TestMain(m *testing.M) {
 	if os.Getenv(childEnv) == "testkv" {
 		sdk.ServeStorage(testFactory())
+		os.Exit(0)
 	}
 	os.Exit(m.Run())
 }

@@ -81,7 +81,7 @@ func newPluginCmd(c cli) *cobra.Command {
 			if err != nil {
 				return usageError{err}
 			}
-			sdk.ServeStorage(sf) // does not return
+			sdk.ServeStorage(sf) // until the broker stops the plugin
 			return nil
 		},
 	}

@@ -40,6 +40,7 @@ func ServeIfChild(factories ...storage.Factory) {
 	for _, f := range factories {
 		if string(f.Type()) == t {
 			sdk.ServeStorage(f)
+			os.Exit(0)
 		}
 	}
 	os.Stderr.WriteString("plugintest: no factory of type " + t + "\n")
