@@ -711,6 +711,9 @@ func (b *Broker) confirmReads(ctx context.Context, parts []protocol.FetchPartiti
 	return terms
 }
 
+// maxConcurrentReads bounds the partitions one fetch reads at once.
+const maxConcurrentReads = 8
+
 // fetchOnce reads every partition once; with confirm, after confirmReads,
 // and a partition whose barrier failed (or whose term moved since) answers
 // NOT_LEADER_OR_FOLLOWER. stop reports an error that should be returned at
@@ -725,6 +728,14 @@ func (b *Broker) fetchOnce(ctx context.Context, req protocol.FetchRequest, confi
 	if budget <= 0 {
 		budget = 1 << 30
 	}
+	// Which partitions to read, at which state.
+	type plan struct {
+		r     *replica
+		ss    servingState
+		limit int // the most this partition may return, before earlier ones used any budget
+		read  bool
+	}
+	plans := make([]plan, len(req.Partitions))
 	for i, fp := range req.Partitions {
 		fr := &out[i]
 		fr.Topic, fr.Partition = fp.Topic, fp.Partition
@@ -748,7 +759,50 @@ func (b *Broker) fetchOnce(ctx context.Context, req protocol.FetchRequest, confi
 		if limit <= 0 || limit > budget {
 			limit = budget
 		}
-		recs, err := b.readRecords(r, fp.Offset, ss.hwm, limit, total == 0)
+		plans[i] = plan{r: r, ss: ss, limit: limit, read: true}
+	}
+	// Read the partitions that have data concurrently (a store in another
+	// process answers each read after a round trip), as many as the
+	// request's budget could take whole; the pass below keeps the result
+	// of each read that the sequential budget allows and reads the others
+	// again with what is left.
+	pre := make([][]byte, len(plans))
+	preErr := make([]error, len(plans))
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, maxConcurrentReads)
+	sum, n := 0, 0
+	for i := range plans {
+		p := &plans[i]
+		if !p.read || req.Partitions[i].Offset >= p.ss.hwm {
+			continue
+		}
+		if sum += p.limit; n > 0 && sum > budget {
+			break
+		}
+		n++
+		if n == 1 && i == len(plans)-1 {
+			break // a lone read: made in place below
+		}
+		wg.Go(func() {
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			pre[i], preErr[i] = b.readRecords(p.r, req.Partitions[i].Offset, p.ss.hwm, p.limit, true)
+		})
+	}
+	wg.Wait()
+	for i, fp := range req.Partitions {
+		p := &plans[i]
+		if !p.read {
+			continue
+		}
+		fr := &out[i]
+		limit := min(p.limit, budget)
+		recs, err := pre[i], preErr[i]
+		// A read made with a larger limit, or with mustOne where this one
+		// may not return an oversized first batch, is made again.
+		if recs == nil && err == nil || err == nil && len(recs) > limit {
+			recs, err = b.readRecords(p.r, fp.Offset, p.ss.hwm, limit, total == 0)
+		}
 		if err != nil {
 			if storage.CodeOf(err) == storage.CodeCompacted {
 				fr.Err = protocol.ErrOffsetOutOfRange
