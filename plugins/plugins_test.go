@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/hashicorp/go-plugin"
 
@@ -265,7 +266,7 @@ func TestHostResolve(t *testing.T) {
 // TestPluginDeathFailsTheStore: once the plugin process is gone, every
 // call fails with CodeFailed naming the plugin, and Done is closed.
 func TestPluginDeathFailsTheStore(t *testing.T) {
-	s, err := OpenStorage(context.Background(), StorageOptions{Type: "testkv", Command: self(t), DataDir: t.TempDir()})
+	s, err := OpenStorage(context.Background(), StorageOptions{Type: "testkv", Command: self(t), DataDir: t.TempDir(), FailLinger: 300 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -278,9 +279,13 @@ func TestPluginDeathFailsTheStore(t *testing.T) {
 		t.Fatal(err)
 	}
 	<-s.Done()
+	start := time.Now()
 	err = s.Write(context.Background(), []storage.GroupWrite{{Group: 1, Entries: []storage.Entry{{Index: 1, Term: 1}}}}, true)
 	if !errors.Is(err, storage.ErrFailed) || !strings.Contains(err.Error(), "storage plugin testkv") {
 		t.Errorf("Write after the plugin died = %v, want code failed naming the plugin", err)
+	}
+	if d := time.Since(start); d < 200*time.Millisecond {
+		t.Errorf("the failed Write returned after %v, before FailLinger", d)
 	}
 	if err := s.Err(); !errors.Is(err, storage.ErrFailed) || !strings.Contains(err.Error(), "signal: killed") {
 		t.Errorf("Err = %v, want code failed with the exit status", err)

@@ -48,6 +48,10 @@ type StorageOptions struct {
 	// Unary sends each Write and Entries as a unary call instead of over
 	// the streams (kept to measure the difference).
 	Unary bool
+	// FailLinger is how long a call that fails because the plugin is gone
+	// is held before it returns its error (see Store.Done): 0 means
+	// DefaultFailLinger, negative not at all.
+	FailLinger time.Duration
 	// TailCache is how many bytes of the groups' newest entries the host
 	// keeps to answer reads of the tail without crossing the process
 	// boundary (at most 1 MiB a group): 0 means DefaultTailCache, negative
@@ -83,8 +87,11 @@ func configRequest(o *StorageOptions) (*storagepb.ConfigRequest, error) {
 	return &storagepb.ConfigRequest{Type: string(o.Type), ConfigJson: b, DataDir: o.DataDir}, nil
 }
 
-// DefaultTailCache is the default StorageOptions.TailCache.
-const DefaultTailCache = 64 << 20
+// Defaults of StorageOptions.
+const (
+	DefaultTailCache  = 64 << 20
+	DefaultFailLinger = 10 * time.Second
+)
 
 // OpenStorage starts the storage plugin, opens its store with the config
 // section, and loads every group's index.
@@ -100,6 +107,12 @@ func OpenStorage(ctx context.Context, o StorageOptions) (_ *Store, err error) {
 	s := &Store{name: o.name(), rpc: rpc, unary: o.Unary, proc: p, groups: make(map[storage.GroupID]*group), tailBudget: o.TailCache, failed: make(chan struct{})}
 	if s.tailBudget == 0 {
 		s.tailBudget = DefaultTailCache
+	}
+	switch s.failLinger = o.FailLinger; {
+	case s.failLinger == 0:
+		s.failLinger = DefaultFailLinger
+	case s.failLinger < 0:
+		s.failLinger = 0
 	}
 	defer func() {
 		if err != nil {

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/chronik-go/chronik/core/storage"
 	"github.com/chronik-go/chronik/plugins/internal/storagepb"
@@ -46,6 +47,10 @@ type Store struct {
 	failErr  atomic.Pointer[error] // set once: every later call fails with it
 	failed   chan struct{}         // closed when failErr is set
 	failOnce sync.Once
+	failedAt atomic.Pointer[time.Time]
+	// failLinger is how long calls that fail because the plugin is gone
+	// are held (see linger).
+	failLinger time.Duration
 
 	// proc is the plugin.
 	proc *process
@@ -122,6 +127,7 @@ func onBreak[Resp any](s *Store, recv func() (*Resp, error)) func() (*Resp, erro
 // check answers an error once the store is closed or has failed.
 func (s *Store) check() error {
 	if e := s.failErr.Load(); e != nil {
+		s.linger()
 		return *e
 	}
 	if s.closing.Load() {
@@ -133,7 +139,10 @@ func (s *Store) check() error {
 // fail latches err: the store is unusable from now on.
 func (s *Store) fail(err error) error {
 	e := storage.Errorf(storage.CodeFailed, "%s: %v", s.name, err)
-	s.failErr.CompareAndSwap(nil, &e)
+	if s.failErr.CompareAndSwap(nil, &e) {
+		now := time.Now()
+		s.failedAt.Store(&now)
+	}
 	s.failOnce.Do(func() { close(s.failed) })
 	return *s.failErr.Load()
 }
@@ -157,6 +166,7 @@ func (s *Store) remoteErr(err error) error {
 	if err == nil {
 		return nil
 	}
+	defer s.linger()
 	if e := s.failErr.Load(); e != nil {
 		return *e
 	}
@@ -166,6 +176,21 @@ func (s *Store) remoteErr(err error) error {
 		}
 	}
 	return s.fail(err)
+}
+
+// linger holds a call that fails because the plugin is gone until
+// FailLinger has passed since the failure. The broker exits in that time
+// (serve watches Done), and the Raft libraries, which treat any storage
+// error as fatal and panic (etcd raft on a read, hashicorp raft on a read
+// while starting a group or on a term it cannot save), do not see one
+// before it has.
+func (s *Store) linger() {
+	if s.failLinger <= 0 {
+		return
+	}
+	if at := s.failedAt.Load(); at != nil {
+		time.Sleep(time.Until(at.Add(s.failLinger)))
+	}
 }
 
 // group returns g's host side, loading its index from the plugin the
@@ -255,7 +280,9 @@ func (s *Store) Write(ctx context.Context, ws []storage.GroupWrite, sync bool) e
 		default:
 			// The store may have applied part of it: this index can no
 			// longer be trusted.
-			return s.fail(err)
+			err = s.fail(err)
+			s.linger()
+			return err
 		}
 		return err
 	}
@@ -374,7 +401,9 @@ func (s *Store) Close() error {
 	}
 	s.closed = true
 	s.closing.Store(true)
-	s.inflight.Wait()
+	if s.failErr.Load() == nil { // calls held by linger are not waited for
+		s.inflight.Wait()
+	}
 	var err error
 	if s.failErr.Load() == nil {
 		st, cerr := s.rpc.Close(context.Background(), &storagepb.Empty{})
