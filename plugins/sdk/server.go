@@ -231,49 +231,36 @@ func (s *storeServer) ReadOnce(_ context.Context, req *storagepb.ReadRequest) (*
 // own, so that concurrent writes share the store's fsync, and answered by
 // id as soon as it is done.
 func (s *storeServer) Write(stream storagepb.Store_WriteServer) error {
-	var send sync.Mutex
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	var sendErr error
-	for {
-		req, err := stream.Recv()
-		if err != nil {
-			return ignoreEnd(err)
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			resp := s.write(stream.Context(), req)
-			send.Lock()
-			defer send.Unlock()
-			if sendErr == nil {
-				sendErr = stream.Send(resp)
-			}
-		}()
-	}
+	return serveCalls(stream.Recv, stream.Send, func(req *storagepb.WriteRequest) *storagepb.WriteResponse {
+		return s.write(stream.Context(), req)
+	})
 }
 
 // Read serves a stream of reads, each in a goroutine of its own.
 func (s *storeServer) Read(stream storagepb.Store_ReadServer) error {
-	var send sync.Mutex
+	return serveCalls(stream.Recv, stream.Send, s.read)
+}
+
+// serveCalls answers each request of a stream in a goroutine of its own,
+// sending the answers one at a time, until the host ends the stream.
+func serveCalls[Req, Resp any](recv func() (*Req, error), send func(*Resp) error, handle func(*Req) *Resp) error {
+	var mu sync.Mutex
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	var sendErr error
 	for {
-		req, err := stream.Recv()
+		req, err := recv()
 		if err != nil {
 			return ignoreEnd(err)
 		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			resp := s.read(req)
-			send.Lock()
-			defer send.Unlock()
+		wg.Go(func() {
+			resp := handle(req)
+			mu.Lock()
+			defer mu.Unlock()
 			if sendErr == nil {
-				sendErr = stream.Send(resp)
+				sendErr = send(resp)
 			}
-		}()
+		})
 	}
 }
 
