@@ -24,16 +24,22 @@ async function main() {
   await consumer.connect();
   await consumer.subscribe({ topics: [topic], fromBeginning: true });
   const seen = new Set();
+  const next = new Map(); // partition -> offset after the last record consumed
   await new Promise((resolve, reject) => {
     consumer.run({
       autoCommitInterval: 100,
-      eachMessage: async ({ message }) => {
+      eachMessage: async ({ partition, message }) => {
         seen.add(message.value.toString());
+        next.set(partition, Math.max(next.get(partition) || 0, Number(message.offset) + 1));
         if (seen.size >= n) resolve();
       },
     }).catch(reject);
   });
-  await consumer.disconnect(); // commits the resolved offsets, leaves the group
+  // Auto-commit runs after a batch is processed; a consumer that reads
+  // everything within one interval has nothing more to process, so commit
+  // what it consumed explicitly before leaving.
+  await consumer.commitOffsets([...next].map(([partition, offset]) => ({ topic, partition, offset: String(offset) })));
+  await consumer.disconnect(); // leaves the group
   process.stdout.write(JSON.stringify({ produced: n, consumed: seen.size }) + '\n');
 }
 
