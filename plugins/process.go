@@ -45,7 +45,6 @@ type Command struct {
 // process is a running plugin: go-plugin's client and the process's exit
 // status once it has ended; or, in the shim mode, a server in this process.
 type process struct {
-	name   string
 	client *plugin.Client
 	run    *procRunner
 	// shutdown stops a plugin served in this process (the shim mode).
@@ -138,7 +137,7 @@ func start(ctx context.Context, name string, c Command, hs plugin.HandshakeConfi
 		run.close()
 		return nil, nil, fmt.Errorf("%s: %w", name, err)
 	}
-	return &process{name: name, client: client, run: run}, raw, nil
+	return &process{client: client, run: run}, raw, nil
 }
 
 // versionErr words go-plugin's version mismatch with both versions.

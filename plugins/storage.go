@@ -257,7 +257,7 @@ func serveInProcess(o *StorageOptions) (*process, storagepb.StoreClient, error) 
 		stop()
 		return nil, nil, err
 	}
-	return &process{name: o.name(), shutdown: stop}, storagepb.NewStoreClient(conn), nil
+	return &process{shutdown: stop}, storagepb.NewStoreClient(conn), nil
 }
 
 // jsonSafe copies a config section for JSON: durations become strings
