@@ -8,7 +8,6 @@ import (
 
 	"github.com/chronik-go/chronik/cmd/components"
 	"github.com/chronik-go/chronik/core/component"
-	"github.com/chronik-go/chronik/plugins/sdk"
 )
 
 // TestMain lets this test binary stand in for chronik when a cluster runs
@@ -26,18 +25,14 @@ func TestMain(m *testing.M) {
 }
 
 // serveStoragePlugin serves the built-in store t as a plugin, then exits.
-// return.
 func serveStoragePlugin(t component.Type) {
 	f, err := components.Factories()
+	if err == nil {
+		err = components.ServeStorage(f, t)
+	}
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "plugin serve storage %s: %v\n", t, err)
 		os.Exit(2)
 	}
-	sf, err := component.Lookup("storage", f.Storage, t)
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "plugin serve storage %s: %v\n", t, err)
-		os.Exit(2)
-	}
-	sdk.ServeStorage(sf)
 	os.Exit(0)
 }

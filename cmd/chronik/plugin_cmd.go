@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/chronik-go/chronik/cmd/components"
 	"github.com/chronik-go/chronik/core/component"
 	"github.com/chronik-go/chronik/plugins"
 	"github.com/chronik-go/chronik/plugins/sdk"
@@ -77,11 +78,9 @@ func newPluginCmd(c cli) *cobra.Command {
 			if args[0] != "storage" {
 				return usageError{fmt.Errorf("plugin serve: kind %q: only storage runs as a plugin", args[0])}
 			}
-			sf, err := component.Lookup("storage", f.Storage, component.Type(args[1]))
-			if err != nil {
+			if err := components.ServeStorage(f, component.Type(args[1])); err != nil {
 				return usageError{err}
 			}
-			sdk.ServeStorage(sf) // until the broker stops the plugin
 			return nil
 		},
 	}

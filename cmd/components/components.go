@@ -14,6 +14,7 @@ import (
 	"github.com/chronik-go/chronik/core/protocol"
 	"github.com/chronik-go/chronik/core/storage"
 	"github.com/chronik-go/chronik/plugins"
+	"github.com/chronik-go/chronik/plugins/sdk"
 	kafka "github.com/chronik-go/chronik/protocol-kafka"
 	memory "github.com/chronik-go/chronik/storage-memory"
 	wal "github.com/chronik-go/chronik/storage-wal"
@@ -51,6 +52,18 @@ func Factories() (config.Factories, error) {
 	}
 	f.Plugins = &plugins.Host{Builtin: selfPlugin(f)}
 	return f, nil
+}
+
+// ServeStorage serves f's built-in store of type t as a plugin, until the
+// broker stops it: what `chronik plugin serve storage <type>` runs, and a
+// test binary standing in for chronik.
+func ServeStorage(f config.Factories, t component.Type) error {
+	sf, err := component.Lookup("storage", f.Storage, t)
+	if err != nil {
+		return err
+	}
+	sdk.ServeStorage(sf)
+	return nil
 }
 
 // selfPlugin runs built-in components as plugins by re-executing this
