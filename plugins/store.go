@@ -170,7 +170,7 @@ func (s *Store) remoteErr(err error) error {
 	if e := s.failErr.Load(); e != nil {
 		return *e
 	}
-	if s.proc != nil && s.proc.run != nil {
+	if s.proc.run != nil {
 		if perr := s.proc.exitErr(); perr != nil {
 			return s.fail(perr)
 		}
@@ -252,9 +252,18 @@ func (s *Store) Write(ctx context.Context, ws []storage.GroupWrite, sync bool) e
 		return err
 	}
 	req := &storagepb.WriteRequest{Sync: sync, Writes: make([]*storagepb.GroupWrite, len(ws))}
+	var views [][]storage.Entry // for the tail cache: entries aliasing what was sent
+	if s.tailBudget > 0 {
+		views = make([][]storage.Entry, len(ws))
+	}
 	for i := range ws {
 		w := &ws[i]
-		pw := &storagepb.GroupWrite{Group: uint64(w.Group), Entries: storagepb.PackEntries(w.Entries), TruncBefore: w.TruncBefore}
+		pw := &storagepb.GroupWrite{Group: uint64(w.Group), TruncBefore: w.TruncBefore}
+		if views != nil {
+			pw.Entries, views[i] = storagepb.PackEntriesViews(w.Entries)
+		} else {
+			pw.Entries = storagepb.PackEntries(w.Entries)
+		}
 		if w.Reset != nil {
 			pw.Reset_, pw.ResetIndex, pw.ResetTerm = true, w.Reset.Index, w.Reset.Term
 		}
@@ -288,10 +297,6 @@ func (s *Store) Write(ctx context.Context, ws []storage.GroupWrite, sync bool) e
 	}
 	for i := range ws {
 		gr := grs[ws[i].Group]
-		var views []storage.Entry
-		if s.tailBudget > 0 && len(ws[i].Entries) > 0 {
-			views, _ = storagepb.UnpackEntries(req.Writes[i].Entries) // packed here: well formed
-		}
 		gr.mu.Lock()
 		gr.x.apply(&ws[i])
 		if s.tailBudget > 0 {
@@ -299,7 +304,7 @@ func (s *Store) Write(ctx context.Context, ws []storage.GroupWrite, sync bool) e
 			if s.tailUsed.Load() > s.tailBudget {
 				limit = smallTail
 			}
-			s.tailUsed.Add(int64(gr.tail.apply(&gr.x, &ws[i], views, limit)))
+			s.tailUsed.Add(int64(gr.tail.apply(&gr.x, &ws[i], views[i], limit)))
 		}
 		gr.mu.Unlock()
 	}

@@ -42,6 +42,25 @@ func PackEntries(es []storage.Entry) []byte {
 	return AppendEntries(make([]byte, 0, PackedSize(es)), es)
 }
 
+// PackEntriesViews packs es as PackEntries does and also returns views of
+// them: entries like es whose Data alias the packed buffer (the host's tail
+// cache keeps those, at no copy).
+func PackEntriesViews(es []storage.Entry) ([]byte, []storage.Entry) {
+	if len(es) == 0 {
+		return nil, nil
+	}
+	b := make([]byte, 0, PackedSize(es))
+	views := make([]storage.Entry, len(es))
+	for i := range es {
+		b = AppendEntries(b, es[i:i+1])
+		views[i] = es[i]
+		if n := len(es[i].Data); n > 0 {
+			views[i].Data = b[len(b)-n : len(b) : len(b)]
+		}
+	}
+	return b, views
+}
+
 var errMalformed = errors.New("malformed packed entries")
 
 // UnpackEntries decodes packed entries. Their Data alias b, which the

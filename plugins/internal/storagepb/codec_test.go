@@ -29,6 +29,13 @@ func TestPackRoundTrip(t *testing.T) {
 	if got[0].Data != nil {
 		t.Errorf("empty data unpacked as %v, want nil", got[0].Data)
 	}
+	b2, views := PackEntriesViews(es)
+	if !bytes.Equal(b2, b) || fmt.Sprint(views) != fmt.Sprint(es) {
+		t.Fatalf("PackEntriesViews = %x, %v; want %x, %v", b2, views, b, es)
+	}
+	if &views[2].Data[0] == &es[2].Data[0] || &views[2].Data[len(views[2].Data)-1] != &b2[len(b2)-1] {
+		t.Error("views do not alias the packed buffer")
+	}
 }
 
 func TestStatusKeepsCode(t *testing.T) {
