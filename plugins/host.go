@@ -147,7 +147,7 @@ func ProbeStorage(ctx context.Context, cmd Command) (int, error) {
 		}
 		return 0, err
 	}
-	defer p.stop()
+	defer p.Stop()
 	return p.client.NegotiatedVersion(), nil
 }
 

@@ -21,6 +21,7 @@ import (
 	"github.com/hashicorp/go-plugin"
 	"github.com/hashicorp/go-plugin/runner"
 
+	"github.com/chronik-go/chronik/plugins/internal/remote"
 	"github.com/chronik-go/chronik/plugins/sdk"
 )
 
@@ -51,8 +52,26 @@ type process struct {
 	shutdown func()
 }
 
-// exitErr says why the process ended (nil while it runs).
-func (p *process) exitErr() error {
+var _ remote.Process = (*process)(nil)
+
+// Exited is closed when the process has ended (nil in the shim mode).
+func (p *process) Exited() <-chan struct{} {
+	if p.run == nil {
+		return nil
+	}
+	return p.run.done
+}
+
+// Pid is the process id (0 in the shim mode).
+func (p *process) Pid() int {
+	if p.run == nil {
+		return 0
+	}
+	return p.run.pid
+}
+
+// ExitErr says why the process ended (nil while it runs).
+func (p *process) ExitErr() error {
 	if p.run == nil {
 		return nil
 	}
@@ -67,7 +86,8 @@ func (p *process) exitErr() error {
 	}
 }
 
-func (p *process) stop() {
+// Stop kills the process (or stops the shim server).
+func (p *process) Stop() {
 	if p.shutdown != nil {
 		p.shutdown()
 		return

@@ -22,6 +22,7 @@ import (
 
 	"github.com/chronik-go/chronik/core/component"
 	"github.com/chronik-go/chronik/core/storage"
+	"github.com/chronik-go/chronik/plugins/internal/remote"
 	"github.com/chronik-go/chronik/plugins/internal/storagepb"
 	"github.com/chronik-go/chronik/plugins/sdk"
 )
@@ -93,6 +94,9 @@ const (
 	DefaultFailLinger = 10 * time.Second
 )
 
+// Store is a storage.Store served by a plugin.
+type Store = remote.Store
+
 // OpenStorage starts the storage plugin, opens its store with the config
 // section, and loads every group's index.
 func OpenStorage(ctx context.Context, o StorageOptions) (_ *Store, err error) {
@@ -104,21 +108,23 @@ func OpenStorage(ctx context.Context, o StorageOptions) (_ *Store, err error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Store{name: o.name(), rpc: rpc, unary: o.Unary, proc: p, groups: make(map[storage.GroupID]*group), tailBudget: o.TailCache, failed: make(chan struct{})}
-	if s.tailBudget == 0 {
-		s.tailBudget = DefaultTailCache
-	}
-	switch s.failLinger = o.FailLinger; {
-	case s.failLinger == 0:
-		s.failLinger = DefaultFailLinger
-	case s.failLinger < 0:
-		s.failLinger = 0
-	}
 	defer func() {
 		if err != nil {
-			p.stop()
+			p.Stop()
 		}
 	}()
+	ro := remote.Options{Name: o.name(), Unary: o.Unary, TailCache: o.TailCache, FailLinger: o.FailLinger}
+	if ro.TailCache == 0 {
+		ro.TailCache = DefaultTailCache
+	} else if ro.TailCache < 0 {
+		ro.TailCache = 0
+	}
+	switch {
+	case ro.FailLinger == 0:
+		ro.FailLinger = DefaultFailLinger
+	case ro.FailLinger < 0:
+		ro.FailLinger = 0
+	}
 	resp, err := rpc.Open(ctx, req)
 	if err != nil {
 		return nil, fmt.Errorf("%s: open: %w", o.name(), err)
@@ -129,17 +135,8 @@ func OpenStorage(ctx context.Context, o StorageOptions) (_ *Store, err error) {
 		}
 		return nil, fmt.Errorf("%s: %w", o.name(), err)
 	}
-	s.stats = resp.GetStats()
-	if err := s.open(ctx); err != nil {
-		if s.cancel != nil {
-			s.cancel()
-		}
-		return nil, fmt.Errorf("%s: %w", o.name(), err)
-	}
-	if p.run != nil {
-		go s.watch()
-	}
-	return s, nil
+	ro.Stats = resp.GetStats()
+	return remote.Open(ctx, rpc, p, ro)
 }
 
 // ValidateStorage starts the plugin only to have it decode and validate
@@ -153,7 +150,7 @@ func ValidateStorage(ctx context.Context, o StorageOptions) error {
 	if err != nil {
 		return err
 	}
-	defer p.stop()
+	defer p.Stop()
 	st, err := rpc.Validate(ctx, req)
 	if err != nil {
 		return fmt.Errorf("%s: validate: %w", o.name(), err)
@@ -178,55 +175,6 @@ func (e *ConfigError) Error() string {
 	return e.Plugin + ": invalid config: " + strings.Join(e.Problems, "; ")
 }
 
-// watch fails the store when the plugin process ends on its own.
-func (s *Store) watch() {
-	<-s.proc.run.done
-	if s.closing.Load() {
-		return
-	}
-	err := s.fail(s.proc.exitErr())
-	if s.writes != nil {
-		s.writes.fail(err)
-		s.reads.fail(err)
-	}
-}
-
-// Done is closed when the store has failed for good: the plugin process
-// ended, or the connection to it broke. Err then says how.
-func (s *Store) Done() <-chan struct{} { return s.failed }
-
-// Err is the error the store failed with (nil while it works). When the
-// plugin process has ended (or ends within a second of the failure, as a
-// killed plugin does: its connection breaks first) it says how the process
-// ended.
-func (s *Store) Err() error {
-	e := s.failErr.Load()
-	if e == nil {
-		return nil
-	}
-	if s.proc.run == nil {
-		return *e
-	}
-	select {
-	case <-s.proc.run.done:
-	case <-time.After(time.Second):
-		return *e
-	}
-	perr := s.proc.exitErr()
-	if strings.Contains((*e).Error(), perr.Error()) {
-		return *e
-	}
-	return storage.Errorf(storage.CodeFailed, "%s: %v", s.name, perr)
-}
-
-// Pid is the plugin's process id (0 in process).
-func (s *Store) Pid() int {
-	if s.proc.run == nil {
-		return 0
-	}
-	return s.proc.run.pid
-}
-
 // serveInProcess serves o.InProcess on a Unix socket in a private
 // directory and connects to it.
 func serveInProcess(o *StorageOptions) (*process, storagepb.StoreClient, error) {
@@ -241,7 +189,7 @@ func serveInProcess(o *StorageOptions) (*process, storagepb.StoreClient, error) 
 		return nil, nil, err
 	}
 	srv := grpc.NewServer(sdk.GRPCServerOptions()...)
-	_ = (&sdk.StoragePlugin{Factory: o.InProcess, Logger: o.Logger}).GRPCServer(nil, srv)
+	storagepb.RegisterStoreServer(srv, remote.NewServer(o.InProcess, o.Logger))
 	served := make(chan struct{})
 	go func() { defer close(served); _ = srv.Serve(lis) }()
 	conn, err := grpc.NewClient("unix://"+sock, append(sdk.GRPCDialOptions(), grpc.WithTransportCredentials(insecure.NewCredentials()))...)

@@ -25,7 +25,6 @@ package sdk
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -44,6 +43,7 @@ import (
 	"google.golang.org/grpc/mem"
 
 	"github.com/chronik-go/chronik/core/storage"
+	"github.com/chronik-go/chronik/plugins/internal/remote"
 	"github.com/chronik-go/chronik/plugins/internal/storagepb"
 )
 
@@ -116,12 +116,12 @@ type StoragePlugin struct {
 	Factory storage.Factory
 	Logger  *slog.Logger
 
-	srv atomic.Pointer[storeServer]
+	srv atomic.Pointer[remote.Server]
 }
 
 // GRPCServer registers the storage service.
 func (p *StoragePlugin) GRPCServer(_ *plugin.GRPCBroker, s *grpc.Server) error {
-	srv := newStoreServer(p.Factory, p.Logger)
+	srv := remote.NewServer(p.Factory, p.Logger)
 	p.srv.Store(srv)
 	storagepb.RegisterStoreServer(s, srv)
 	return nil
@@ -191,7 +191,7 @@ func watchParent(log *slog.Logger, p *StoragePlugin) {
 	log.Error("the broker process that started this plugin is gone; closing the store and exiting", "parent_pid", parent)
 	if s := p.srv.Load(); s != nil {
 		done := make(chan struct{})
-		go func() { s.closeStore(); close(done) }()
+		go func() { s.CloseStore(); close(done) }()
 		select {
 		case <-done:
 		case <-time.After(5 * time.Second):
@@ -220,20 +220,4 @@ func NewLogger(w io.Writer) *slog.Logger {
 			return a
 		},
 	}))
-}
-
-// decodeSection turns the JSON config section into the nested map
-// config.DecodeSection takes; numbers stay json.Number so that integers
-// keep their precision.
-func decodeSection(b []byte) (map[string]any, error) {
-	if len(b) == 0 {
-		return nil, nil
-	}
-	d := json.NewDecoder(strings.NewReader(string(b)))
-	d.UseNumber()
-	var m map[string]any
-	if err := d.Decode(&m); err != nil {
-		return nil, fmt.Errorf("config section: %w", err)
-	}
-	return m, nil
 }

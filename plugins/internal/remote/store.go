@@ -1,4 +1,4 @@
-package plugins
+package remote
 
 import (
 	"context"
@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -52,8 +53,97 @@ type Store struct {
 	// are held (see linger).
 	failLinger time.Duration
 
-	// proc is the plugin.
-	proc *process
+	// proc is the plugin process (nil: none, as in the shim mode).
+	proc Process
+}
+
+// Process is what a Store knows of the process that serves it.
+type Process interface {
+	// Exited is closed once the process has ended.
+	Exited() <-chan struct{}
+	// ExitErr says how the process ended (nil while it runs).
+	ExitErr() error
+	Pid() int
+	// Stop ends the process, or whatever serves the store.
+	Stop()
+}
+
+// Options are a Store's settings.
+type Options struct {
+	// Name is for errors: "storage plugin wal".
+	Name  string
+	Unary bool
+	// FailLinger: see plugins.StorageOptions (0: none).
+	FailLinger time.Duration
+	// TailCache: bytes of the groups' newest entries kept here (0: none).
+	TailCache int64
+	// Stats says whether the store keeps storage.Stats.
+	Stats bool
+}
+
+// Open connects to a store the server has open, loads every group's index
+// and, if proc is a process, fails the store when it ends. On error, proc
+// is left to the caller.
+func Open(ctx context.Context, rpc storagepb.StoreClient, proc Process, o Options) (*Store, error) {
+	s := &Store{name: o.Name, rpc: rpc, unary: o.Unary, stats: o.Stats, proc: proc, groups: make(map[storage.GroupID]*group),
+		tailBudget: o.TailCache, failLinger: o.FailLinger, failed: make(chan struct{})}
+	if err := s.open(ctx); err != nil {
+		if s.cancel != nil {
+			s.cancel()
+		}
+		return nil, fmt.Errorf("%s: %w", o.Name, err)
+	}
+	if proc != nil && proc.Exited() != nil {
+		go s.watch()
+	}
+	return s, nil
+}
+
+// watch fails the store when the plugin process ends on its own.
+func (s *Store) watch() {
+	<-s.proc.Exited()
+	if s.closing.Load() {
+		return
+	}
+	err := s.fail(s.proc.ExitErr())
+	s.writes.fail(err)
+	s.reads.fail(err)
+}
+
+// Done is closed when the store has failed for good: the plugin process
+// ended, or the connection to it broke. Err then says how.
+func (s *Store) Done() <-chan struct{} { return s.failed }
+
+// Err is the error the store failed with (nil while it works). When the
+// plugin process has ended (or ends within a second of the failure, as a
+// killed plugin does: its connection breaks first) it says how the process
+// ended.
+func (s *Store) Err() error {
+	e := s.failErr.Load()
+	if e == nil {
+		return nil
+	}
+	if s.proc == nil || s.proc.Exited() == nil {
+		return *e
+	}
+	select {
+	case <-s.proc.Exited():
+	case <-time.After(time.Second):
+		return *e
+	}
+	perr := s.proc.ExitErr()
+	if strings.Contains((*e).Error(), perr.Error()) {
+		return *e
+	}
+	return storage.Errorf(storage.CodeFailed, "%s: %v", s.name, perr)
+}
+
+// Pid is the plugin's process id (0 in process).
+func (s *Store) Pid() int {
+	if s.proc == nil {
+		return 0
+	}
+	return s.proc.Pid()
 }
 
 var (
@@ -170,8 +260,8 @@ func (s *Store) remoteErr(err error) error {
 	if e := s.failErr.Load(); e != nil {
 		return *e
 	}
-	if s.proc.run != nil {
-		if perr := s.proc.exitErr(); perr != nil {
+	if s.proc != nil {
+		if perr := s.proc.ExitErr(); perr != nil {
 			return s.fail(perr)
 		}
 	}
@@ -422,7 +512,7 @@ func (s *Store) Close() error {
 		s.cancel()
 	}
 	if s.proc != nil {
-		s.proc.stop()
+		s.proc.Stop()
 	}
 	return err
 }

@@ -1,7 +1,8 @@
-package sdk
+package remote
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -27,13 +28,30 @@ type storeServer struct {
 
 	mu    sync.Mutex
 	store storage.Store
+	// borrowed: the store is the host's (served to a consensus plugin),
+	// opened before and closed after; Open and Close leave it alone.
+	borrowed bool
 }
 
-func newStoreServer(f storage.Factory, log *slog.Logger) *storeServer {
+// Server serves a store over the storage protocol.
+type Server = storeServer
+
+// NewServer returns the server of a storage plugin: Open creates the
+// store with f.
+func NewServer(f storage.Factory, log *slog.Logger) *Server {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
 	return &storeServer{factory: f, log: log}
+}
+
+// NewBorrowedServer serves st, which the caller opened and will close: a
+// broker's store, served to its consensus plugin.
+func NewBorrowedServer(st storage.Store, log *slog.Logger) *Server {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &storeServer{store: st, log: log, borrowed: true}
 }
 
 var errNotOpen = storage.Errorf(storage.CodeClosed, "the store is not open")
@@ -52,7 +70,7 @@ func (s *storeServer) config(req *storagepb.ConfigRequest) (component.Config, er
 	if req.GetType() != "" && component.Type(req.GetType()) != s.factory.Type() {
 		return nil, storage.Errorf(storage.CodeInvalid, "this plugin serves storage type %q, not %q", s.factory.Type(), req.GetType())
 	}
-	m, err := decodeSection(req.GetConfigJson())
+	m, err := DecodeSection(req.GetConfigJson())
 	if err != nil {
 		return nil, storage.Errorf(storage.CodeInvalid, "%v", err)
 	}
@@ -79,6 +97,10 @@ func (s *storeServer) Validate(_ context.Context, req *storagepb.ConfigRequest) 
 }
 
 func (s *storeServer) Open(ctx context.Context, req *storagepb.ConfigRequest) (*storagepb.OpenResponse, error) {
+	if s.borrowed {
+		_, stats := s.store.(storage.Stats)
+		return &storagepb.OpenResponse{Stats: stats}, nil
+	}
 	cfg, err := s.config(req)
 	if err != nil {
 		return &storagepb.OpenResponse{Status: storagepb.StatusOf(err)}, nil
@@ -285,15 +307,16 @@ func (s *storeServer) Stats(context.Context, *storagepb.Empty) (*storagepb.Stats
 }
 
 func (s *storeServer) Close(context.Context, *storagepb.Empty) (*storagepb.Status, error) {
-	return storagepb.StatusOf(s.closeStore()), nil
+	return storagepb.StatusOf(s.CloseStore()), nil
 }
 
-// closeStore closes the store; later calls answer code closed.
-func (s *storeServer) closeStore() error {
+// CloseStore closes the store (not a borrowed one); later calls answer
+// code closed.
+func (s *storeServer) CloseStore() error {
 	s.mu.Lock()
 	st := s.store
 	s.mu.Unlock()
-	if st == nil {
+	if st == nil || s.borrowed {
 		return nil
 	}
 	err := st.Close()
@@ -312,4 +335,20 @@ func ignoreEnd(err error) error {
 		return nil
 	}
 	return err
+}
+
+// DecodeSection turns the JSON config section into the nested map
+// config.DecodeSection takes; numbers stay json.Number so that integers
+// keep their precision.
+func DecodeSection(b []byte) (map[string]any, error) {
+	if len(b) == 0 {
+		return nil, nil
+	}
+	d := json.NewDecoder(strings.NewReader(string(b)))
+	d.UseNumber()
+	var m map[string]any
+	if err := d.Decode(&m); err != nil {
+		return nil, fmt.Errorf("config section: %w", err)
+	}
+	return m, nil
 }
