@@ -15,10 +15,16 @@ import (
 	"github.com/chronik-go/chronik/core/component"
 	"github.com/chronik-go/chronik/core/consensus"
 	"github.com/chronik-go/chronik/core/storage"
+	"github.com/chronik-go/chronik/plugins/plugintest"
 	memory "github.com/chronik-go/chronik/storage-memory"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+// TestMain serves the engine as a plugin when the plugin-mode tests
+// re-execute this binary (plugin_test.go), else runs the tests.
+func TestMain(m *testing.M) {
+	plugintest.ServeConsensusIfChild(NewFactory())
+	goleak.VerifyTestMain(m)
+}
 
 // kv is a test state machine: the list of applied data, in order.
 type kv struct {

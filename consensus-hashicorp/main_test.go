@@ -4,6 +4,14 @@ import (
 	"testing"
 
 	"go.uber.org/goleak"
+
+	hashicorp "github.com/chronik-go/chronik/consensus-hashicorp"
+	"github.com/chronik-go/chronik/plugins/plugintest"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+// TestMain serves the engine as a plugin when the plugin-mode tests
+// re-execute this binary (plugin_test.go), else runs the tests.
+func TestMain(m *testing.M) {
+	plugintest.ServeConsensusIfChild(hashicorp.NewFactory())
+	goleak.VerifyTestMain(m)
+}

@@ -182,20 +182,28 @@ func profile(log *slog.Logger) func() {
 // watchParent closes the store and exits once the process that started
 // this plugin is gone, so that no orphan keeps writing a data directory.
 func watchParent(log *slog.Logger, p *StoragePlugin) {
+	watchParentOf(log, "closing the store", func() {
+		if s := p.srv.Load(); s != nil {
+			s.CloseStore()
+		}
+	})
+}
+
+// watchParentOf runs stop (given at most 5s) and exits once the process
+// that started this plugin is gone.
+func watchParentOf(log *slog.Logger, what string, stop func()) {
 	parent := os.Getppid()
 	for range time.Tick(200 * time.Millisecond) {
 		if os.Getppid() != parent {
 			break
 		}
 	}
-	log.Error("the broker process that started this plugin is gone; closing the store and exiting", "parent_pid", parent)
-	if s := p.srv.Load(); s != nil {
-		done := make(chan struct{})
-		go func() { s.CloseStore(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(5 * time.Second):
-		}
+	log.Error("the broker process that started this plugin is gone; "+what+" and exiting", "parent_pid", parent)
+	done := make(chan struct{})
+	go func() { stop(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
 	}
 	os.Exit(3)
 }

@@ -75,20 +75,29 @@ func (s *storeServer) config(req *storagepb.ConfigRequest) (component.Config, er
 		return nil, storage.Errorf(storage.CodeInvalid, "%v", err)
 	}
 	cfg := s.factory.DefaultConfig()
-	if err := config.DecodeSection("storage", m, cfg); err != nil {
-		// One problem a line, without the "invalid configuration" heading:
-		// the broker words its own.
-		var ce *config.Error
-		if errors.As(err, &ce) {
-			lines := make([]string, len(ce.Problems))
-			for i, p := range ce.Problems {
-				lines[i] = p.Error()
-			}
-			return nil, storage.Errorf(storage.CodeInvalid, "%s", strings.Join(lines, "\n"))
-		}
-		return nil, storage.Errorf(storage.CodeInvalid, "%v", err)
+	if err := DecodeConfig("storage", m, cfg); err != "" {
+		return nil, storage.Errorf(storage.CodeInvalid, "%s", err)
 	}
 	return cfg, nil
+}
+
+// DecodeConfig decodes the section m over cfg and validates it; it returns
+// the problems one a line, without the "invalid configuration" heading
+// (the broker words its own), or "".
+func DecodeConfig(section string, m map[string]any, cfg component.Config) string {
+	err := config.DecodeSection(section, m, cfg)
+	if err == nil {
+		return ""
+	}
+	var ce *config.Error
+	if errors.As(err, &ce) {
+		lines := make([]string, len(ce.Problems))
+		for i, p := range ce.Problems {
+			lines[i] = p.Error()
+		}
+		return strings.Join(lines, "\n")
+	}
+	return err.Error()
 }
 
 func (s *storeServer) Validate(_ context.Context, req *storagepb.ConfigRequest) (*storagepb.Status, error) {
@@ -253,19 +262,19 @@ func (s *storeServer) ReadOnce(_ context.Context, req *storagepb.ReadRequest) (*
 // own, so that concurrent writes share the store's fsync, and answered by
 // id as soon as it is done.
 func (s *storeServer) Write(stream storagepb.Store_WriteServer) error {
-	return serveCalls(stream.Recv, stream.Send, func(req *storagepb.WriteRequest) *storagepb.WriteResponse {
+	return ServeCalls(stream.Recv, stream.Send, func(req *storagepb.WriteRequest) *storagepb.WriteResponse {
 		return s.write(stream.Context(), req)
 	})
 }
 
 // Read serves a stream of reads, each in a goroutine of its own.
 func (s *storeServer) Read(stream storagepb.Store_ReadServer) error {
-	return serveCalls(stream.Recv, stream.Send, s.read)
+	return ServeCalls(stream.Recv, stream.Send, s.read)
 }
 
-// serveCalls answers each request of a stream in a goroutine of its own,
+// ServeCalls answers each request of a stream in a goroutine of its own,
 // sending the answers one at a time, until the host ends the stream.
-func serveCalls[Req, Resp any](recv func() (*Req, error), send func(*Resp) error, handle func(*Req) *Resp) error {
+func ServeCalls[Req, Resp any](recv func() (*Req, error), send func(*Resp) error, handle func(*Req) *Resp) error {
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	defer wg.Wait()

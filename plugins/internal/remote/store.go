@@ -34,8 +34,8 @@ type Store struct {
 
 	tailBudget int64 // bytes the tail caches may hold together (0: none)
 	tailUsed   atomic.Int64
-	writes     *callStream[storagepb.WriteRequest, storagepb.WriteResponse]
-	reads      *callStream[storagepb.ReadRequest, storagepb.ReadResponse]
+	writes     *CallStream[storagepb.WriteRequest, storagepb.WriteResponse]
+	reads      *CallStream[storagepb.ReadRequest, storagepb.ReadResponse]
 	cancel     context.CancelFunc // ends the streams
 
 	mu     sync.RWMutex
@@ -106,8 +106,8 @@ func (s *Store) watch() {
 		return
 	}
 	err := s.fail(s.proc.ExitErr())
-	s.writes.fail(err)
-	s.reads.fail(err)
+	s.writes.Fail(err)
+	s.reads.Fail(err)
 }
 
 // Done is closed when the store has failed for good: the plugin process
@@ -175,14 +175,14 @@ func (s *Store) open(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	s.writes = newCallStream(ws.Send, onBreak(s, ws.Recv),
+	s.writes = NewCallStream(ws.Send, onBreak(s, ws.Recv),
 		func(r *storagepb.WriteRequest, id uint64) { r.Id = id },
 		func(r *storagepb.WriteResponse) uint64 { return r.GetId() })
 	rs, err := s.rpc.Read(sctx)
 	if err != nil {
 		return err
 	}
-	s.reads = newCallStream(rs.Send, onBreak(s, rs.Recv),
+	s.reads = NewCallStream(rs.Send, onBreak(s, rs.Recv),
 		func(r *storagepb.ReadRequest, id uint64) { r.Id = id },
 		func(r *storagepb.ReadResponse) uint64 { return r.GetId() })
 	meta, err := s.rpc.Meta(ctx, &storagepb.Empty{})
@@ -367,7 +367,7 @@ func (s *Store) Write(ctx context.Context, ws []storage.GroupWrite, sync bool) e
 	if s.unary {
 		resp, err = s.rpc.WriteOnce(context.Background(), req)
 	} else {
-		resp, err = s.writes.call(req)
+		resp, err = s.writes.Call(req)
 	}
 	if err != nil {
 		return s.remoteErr(err)
@@ -579,7 +579,7 @@ func (l *log) Entries(lo, hi, maxBytes uint64) ([]storage.Entry, error) {
 	if l.s.unary {
 		resp, err = l.s.rpc.ReadOnce(context.Background(), req)
 	} else {
-		resp, err = l.s.reads.call(req)
+		resp, err = l.s.reads.Call(req)
 	}
 	if err != nil {
 		return nil, l.s.remoteErr(err)

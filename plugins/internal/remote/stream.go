@@ -5,11 +5,11 @@ import (
 	"sync"
 )
 
-// callStream multiplexes calls over one long-lived gRPC stream: each
+// CallStream multiplexes calls over one long-lived gRPC stream: each
 // request carries an id, the plugin answers in any order, and a receiver
 // goroutine hands each response to its caller. A broken stream fails every
 // pending and later call with the error that broke it.
-type callStream[Req, Resp any] struct {
+type CallStream[Req, Resp any] struct {
 	send   func(*Req) error
 	setID  func(*Req, uint64)
 	respID func(*Resp) uint64
@@ -22,14 +22,21 @@ type callStream[Req, Resp any] struct {
 	err     error
 }
 
-func newCallStream[Req, Resp any](send func(*Req) error, recv func() (*Resp, error), setID func(*Req, uint64), respID func(*Resp) uint64) *callStream[Req, Resp] {
-	c := &callStream[Req, Resp]{send: send, setID: setID, respID: respID, pending: make(map[uint64]chan *Resp)}
+func NewCallStream[Req, Resp any](send func(*Req) error, recv func() (*Resp, error), setID func(*Req, uint64), respID func(*Resp) uint64) *CallStream[Req, Resp] {
+	c := &CallStream[Req, Resp]{send: send, setID: setID, respID: respID, pending: make(map[uint64]chan *Resp)}
 	go c.receive(recv)
 	return c
 }
 
-// call sends req and waits for its response.
-func (c *callStream[Req, Resp]) call(req *Req) (*Resp, error) {
+// Call sends req and waits for its response.
+func (c *CallStream[Req, Resp]) Call(req *Req) (*Resp, error) {
+	return c.CallCtx(nil, req)
+}
+
+// CallCtx is Call that stops waiting when done is closed (nil: never),
+// with a nil response and a nil error; the answer, when it comes, is
+// dropped.
+func (c *CallStream[Req, Resp]) CallCtx(done <-chan struct{}, req *Req) (*Resp, error) {
 	ch := make(chan *Resp, 1)
 	c.mu.Lock()
 	if c.err != nil {
@@ -45,9 +52,18 @@ func (c *callStream[Req, Resp]) call(req *Req) (*Resp, error) {
 	err := c.send(req)
 	c.sendMu.Unlock()
 	if err != nil {
-		c.fail(err)
+		c.Fail(err)
 	}
-	resp, ok := <-ch
+	var resp *Resp
+	ok := true
+	select {
+	case resp, ok = <-ch:
+	case <-done:
+		c.mu.Lock()
+		delete(c.pending, id)
+		c.mu.Unlock()
+		return nil, nil
+	}
 	if !ok {
 		c.mu.Lock()
 		defer c.mu.Unlock()
@@ -56,11 +72,11 @@ func (c *callStream[Req, Resp]) call(req *Req) (*Resp, error) {
 	return resp, nil
 }
 
-func (c *callStream[Req, Resp]) receive(recv func() (*Resp, error)) {
+func (c *CallStream[Req, Resp]) receive(recv func() (*Resp, error)) {
 	for {
 		resp, err := recv()
 		if err != nil {
-			c.fail(err)
+			c.Fail(err)
 			return
 		}
 		c.mu.Lock()
@@ -77,7 +93,7 @@ func (c *callStream[Req, Resp]) receive(recv func() (*Resp, error)) {
 var errStreamClosed = errors.New("stream closed")
 
 // fail ends the stream: every pending call returns err.
-func (c *callStream[Req, Resp]) fail(err error) {
+func (c *CallStream[Req, Resp]) Fail(err error) {
 	if err == nil {
 		err = errStreamClosed
 	}
