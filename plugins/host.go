@@ -13,6 +13,7 @@ import (
 
 	"github.com/chronik-go/chronik/core/component"
 	"github.com/chronik-go/chronik/core/config"
+	"github.com/chronik-go/chronik/core/consensus"
 	"github.com/chronik-go/chronik/core/storage"
 	"github.com/chronik-go/chronik/plugins/sdk"
 )
@@ -103,6 +104,42 @@ func (h *Host) CheckStorage(ctx context.Context, c *config.Config) error {
 	return ValidateStorage(ctx, o)
 }
 
+func (h *Host) consensusOptions(c *config.Config) (ConsensusOptions, error) {
+	cmd, err := h.Resolve("consensus", c.Consensus.Type, c.Consensus.Plugin, c.Plugins.Dir)
+	if err != nil {
+		return ConsensusOptions{}, err
+	}
+	return ConsensusOptions{Type: c.Consensus.Type, Command: cmd, Config: c.Consensus.Raw}, nil
+}
+
+// StartConsensus starts the consensus plugin c selects and creates its
+// engine over p.Store.
+func (h *Host) StartConsensus(ctx context.Context, set component.Settings, c *config.Config, p consensus.Params) (consensus.Engine, error) {
+	o, err := h.consensusOptions(c)
+	if err != nil {
+		return nil, err
+	}
+	o.DataDir, o.Logger = set.DataDir, set.Logger
+	start := time.Now()
+	e, err := StartConsensus(ctx, o, p)
+	if err != nil {
+		return nil, err
+	}
+	if o.Logger != nil {
+		o.Logger.Info("consensus plugin started", "type", o.Type, "path", o.Command.Path, "pid", e.Pid(), "protocol", sdk.ConsensusProtocolVersion, "took", time.Since(start).Round(time.Millisecond))
+	}
+	return e, nil
+}
+
+// CheckConsensus starts the consensus plugin only to validate its section.
+func (h *Host) CheckConsensus(ctx context.Context, c *config.Config) error {
+	o, err := h.consensusOptions(c)
+	if err != nil {
+		return err
+	}
+	return ValidateConsensus(ctx, o)
+}
+
 // Found is a plugin executable found in a directory.
 type Found struct {
 	Kind string
@@ -138,8 +175,23 @@ func Discover(dir string) ([]Found, error) {
 // ProbeStorage starts a storage plugin and returns the protocol version it
 // speaks (an error if it is not this broker's).
 func ProbeStorage(ctx context.Context, cmd Command) (int, error) {
-	ps := plugin.PluginSet{sdk.StoragePluginName: &sdk.StoragePlugin{}}
-	p, _, err := start(ctx, "storage plugin", cmd, sdk.StorageHandshake, ps, nil)
+	return Probe(ctx, "storage", cmd)
+}
+
+// Probe starts a plugin of kind (storage, consensus) and returns the
+// protocol version it speaks (an error if it is not this broker's).
+func Probe(ctx context.Context, kind string, cmd Command) (int, error) {
+	var ps plugin.PluginSet
+	hs := sdk.StorageHandshake
+	switch kind {
+	case "storage":
+		ps = plugin.PluginSet{sdk.StoragePluginName: &sdk.StoragePlugin{}}
+	case "consensus":
+		ps, hs = plugin.PluginSet{sdk.ConsensusPluginName: &sdk.ConsensusPlugin{}}, sdk.ConsensusHandshake
+	default:
+		return 0, fmt.Errorf("unknown plugin kind %q", kind)
+	}
+	p, _, err := start(ctx, kind+" plugin", cmd, hs, ps, nil)
 	if err != nil {
 		var v int
 		if _, serr := fmt.Sscanf(afterString(err.Error(), "Plugin version: "), "%d", &v); serr == nil {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 
@@ -45,9 +46,19 @@ func newConfigCmd(c cli) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if cfg.Storage.Plugin.Mode == config.Subprocess && f.Plugins != nil {
+			for _, k := range []struct {
+				kind  string
+				p     config.Pluggable
+				check func(context.Context, *config.Config) error
+			}{
+				{"storage", cfg.Storage, f.Plugins.CheckStorage},
+				{"consensus", cfg.Consensus, f.Plugins.CheckConsensus},
+			} {
+				if k.p.Plugin.Mode != config.Subprocess {
+					continue
+				}
 				// Only the plugin knows its keys: start it to check them.
-				if err := f.Plugins.CheckStorage(cmd.Context(), cfg); err != nil {
+				if err := k.check(cmd.Context(), cfg); err != nil {
 					var pe *plugins.ConfigError
 					if errors.As(err, &pe) {
 						ce := &config.Error{}
@@ -56,7 +67,7 @@ func newConfigCmd(c cli) *cobra.Command {
 						}
 						return ce
 					}
-					return &config.Error{Problems: []error{fmt.Errorf("storage (type %s, subprocess): %w", cfg.Storage.Type, err)}}
+					return &config.Error{Problems: []error{fmt.Errorf("%s (type %s, subprocess): %w", k.kind, k.p.Type, err)}}
 				}
 			}
 			file := cfg.File

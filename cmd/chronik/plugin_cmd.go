@@ -3,7 +3,8 @@ package main
 import (
 	"context"
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 	"text/tabwriter"
 	"time"
 
@@ -32,33 +33,39 @@ func newPluginCmd(c cli) *cobra.Command {
 			}
 			w := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(w, "KIND\tTYPE\tPROTOCOL\tSOURCE")
-			var types []string
-			for t := range f.Storage {
-				types = append(types, string(t))
-			}
-			sort.Strings(types)
-			for _, t := range types {
-				fmt.Fprintf(w, "storage\t%s\t%d\tbuilt in (chronik plugin serve storage %s)\n", t, sdk.StorageProtocolVersion, t)
+			for _, k := range []struct {
+				kind    string
+				types   []component.Type
+				version int
+			}{
+				{"storage", slices.Collect(maps.Keys(f.Storage)), sdk.StorageProtocolVersion},
+				{"consensus", slices.Collect(maps.Keys(f.Consensus)), sdk.ConsensusProtocolVersion},
+			} {
+				slices.Sort(k.types)
+				for _, t := range k.types {
+					fmt.Fprintf(w, "%s\t%s\t%d\tbuilt in (chronik plugin serve %s %s)\n", k.kind, t, k.version, k.kind, t)
+				}
 			}
 			found, err := plugins.Discover(cfg.Plugins.Dir)
 			if err != nil {
 				return fmt.Errorf("plugins.dir: %w", err)
 			}
 			for _, p := range found {
-				if p.Kind != "storage" {
+				ours := map[string]int{"storage": sdk.StorageProtocolVersion, "consensus": sdk.ConsensusProtocolVersion}[p.Kind]
+				if ours == 0 {
 					fmt.Fprintf(w, "%s\t%s\t-\t%s (unknown kind)\n", p.Kind, p.Type, p.Path)
 					continue
 				}
 				ctx, cancel := context.WithTimeout(cmd.Context(), 30*time.Second)
-				v, err := plugins.ProbeStorage(ctx, plugins.Command{Path: p.Path})
+				v, err := plugins.Probe(ctx, p.Kind, plugins.Command{Path: p.Path})
 				cancel()
 				switch {
 				case err != nil && v != 0:
-					fmt.Fprintf(w, "storage\t%s\t%d (broker: %d)\t%s: incompatible\n", p.Type, v, sdk.StorageProtocolVersion, p.Path)
+					fmt.Fprintf(w, "%s\t%s\t%d (broker: %d)\t%s: incompatible\n", p.Kind, p.Type, v, ours, p.Path)
 				case err != nil:
-					fmt.Fprintf(w, "storage\t%s\t?\t%s: %v\n", p.Type, p.Path, err)
+					fmt.Fprintf(w, "%s\t%s\t?\t%s: %v\n", p.Kind, p.Type, p.Path, err)
 				default:
-					fmt.Fprintf(w, "storage\t%s\t%d\t%s\n", p.Type, v, p.Path)
+					fmt.Fprintf(w, "%s\t%s\t%d\t%s\n", p.Kind, p.Type, v, p.Path)
 				}
 			}
 			return w.Flush()
@@ -75,10 +82,15 @@ func newPluginCmd(c cli) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if args[0] != "storage" {
-				return usageError{fmt.Errorf("plugin serve: kind %q: only storage runs as a plugin", args[0])}
+			switch args[0] {
+			case "storage":
+				err = components.ServeStorage(f, component.Type(args[1]))
+			case "consensus":
+				err = components.ServeConsensus(f, component.Type(args[1]))
+			default:
+				err = fmt.Errorf("plugin serve: kind %q: want storage or consensus", args[0])
 			}
-			if err := components.ServeStorage(f, component.Type(args[1])); err != nil {
+			if err != nil {
 				return usageError{err}
 			}
 			return nil

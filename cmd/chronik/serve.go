@@ -120,13 +120,25 @@ func run(ctx context.Context, d *serveDeps) error {
 		return err
 	}
 	n.RegisterDebug(d.Telemetry)
-	var died <-chan struct{}
+	var storeDied, engineDied <-chan struct{}
 	if p, ok := d.Store.(pluginProcess); ok {
-		died = p.Done()
+		storeDied = p.Done()
+	}
+	if p, ok := n.Engine.(pluginProcess); ok {
+		engineDied = p.Done()
 	}
 	select {
 	case <-ctx.Done():
-	case <-died:
+	case <-engineDied:
+		// The engine is gone: this broker leads nothing and replicates
+		// nothing any more. Exit at once; requests in flight end with
+		// the connections (clients retry elsewhere) and the other
+		// replicas elect new leaders. A restart recovers from the store.
+		perr := n.Engine.(pluginProcess).Err()
+		d.Telemetry.Logger.Error("consensus plugin died; stopping the broker", "type", d.Config.Consensus.Type, "err", perr)
+		n.Broker.Abort()
+		return fmt.Errorf("consensus %s: the plugin process died: %w", d.Config.Consensus.Type, perr)
+	case <-storeDied:
 		// The store is gone: nothing can be written, nothing acknowledged
 		// any more. The groups have failed the requests in flight with
 		// KAFKA_STORAGE_ERROR (retriable); exit at once rather than hand

@@ -66,14 +66,30 @@ func ServeStorage(f config.Factories, t component.Type) error {
 	return nil
 }
 
+// ServeConsensus serves f's built-in engine of type t as a plugin, until
+// the broker stops it: `chronik plugin serve consensus <type>`.
+func ServeConsensus(f config.Factories, t component.Type) error {
+	cf, err := component.Lookup("consensus", f.Consensus, t)
+	if err != nil {
+		return err
+	}
+	sdk.ServeConsensus(cf)
+	return nil
+}
+
 // selfPlugin runs built-in components as plugins by re-executing this
-// binary: `chronik plugin serve storage wal`.
+// binary: `chronik plugin serve storage wal`, `chronik plugin serve
+// consensus etcd`.
 func selfPlugin(f config.Factories) func(kind string, t component.Type) (plugins.Command, bool) {
 	return func(kind string, t component.Type) (plugins.Command, bool) {
-		if kind != "storage" {
-			return plugins.Command{}, false
+		builtin := false
+		switch kind {
+		case "storage":
+			_, builtin = f.Storage[t]
+		case "consensus":
+			_, builtin = f.Consensus[t]
 		}
-		if _, ok := f.Storage[t]; !ok {
+		if !builtin {
 			return plugins.Command{}, false
 		}
 		exe, err := os.Executable()

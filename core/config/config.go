@@ -244,7 +244,7 @@ func (c *Config) Validate() error {
 	p.add(bc.Validate())
 	p.add(c.Telemetry.Validate())
 	validatePlugin(&p, "storage", c.Storage.Plugin, true)
-	validatePlugin(&p, "consensus", c.Consensus.Plugin, false)
+	validatePlugin(&p, "consensus", c.Consensus.Plugin, true)
 	for _, s := range []struct {
 		name string
 		typ  component.Type

@@ -370,10 +370,10 @@ func TestErrors(t *testing.T) {
 		},
 		{
 			name: "plugin keys",
-			set:  []string{"consensus.plugin.mode=subprocess", "storage.plugin.sha256=abc", "protocol.listen=:1"},
+			set:  []string{"consensus.plugin.sha256=abc", "storage.plugin.sha256=abc", "protocol.listen=:1"},
 			env:  []string{"CHRONIK_STORAGE_PLUGIN_PATH=/bin/p"},
 			want: []string{
-				"consensus.plugin.mode: subprocess is not implemented yet for consensus",
+				"consensus.plugin.sha256 is set but consensus.plugin.mode is inprocess",
 				"storage.plugin.path is set but storage.plugin.mode is inprocess",
 				"storage.plugin.sha256 is set but storage.plugin.mode is inprocess",
 			},

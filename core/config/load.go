@@ -49,6 +49,12 @@ type PluginHost interface {
 	OpenStorage(ctx context.Context, set component.Settings, c *Config) (storage.Store, error)
 	// CheckStorage starts the plugin only to have it validate the section.
 	CheckStorage(ctx context.Context, c *Config) error
+	// StartConsensus starts the consensus plugin c.Consensus selects and
+	// creates its engine with p and the section c.Consensus.Raw.
+	StartConsensus(ctx context.Context, set component.Settings, c *Config, p consensus.Params) (consensus.Engine, error)
+	// CheckConsensus starts the plugin only to have it validate the
+	// section.
+	CheckConsensus(ctx context.Context, c *Config) error
 }
 
 // Sources are the inputs of Load besides the defaults.

@@ -81,6 +81,36 @@ func OpenStore(ctx context.Context, cfg *config.Config, f config.Factories, set 
 	return store, nil
 }
 
+// StartEngine creates the consensus engine cfg.Consensus selects over
+// store, in process or as a plugin subprocess (through f.Plugins).
+func StartEngine(ctx context.Context, cfg *config.Config, f config.Factories, set component.Settings, store storage.Store) (consensus.Engine, error) {
+	p := consensus.Params{
+		Node:   consensus.NodeID(cfg.Node.ID),
+		Store:  store,
+		Listen: cfg.Cluster.Listen,
+		Peers:  cfg.PeerAddrs(),
+	}
+	if cfg.Consensus.Plugin.Mode == config.Subprocess {
+		if f.Plugins == nil {
+			return nil, fmt.Errorf("consensus %s: plugin mode subprocess: this build has no plugin host", cfg.Consensus.Type)
+		}
+		eng, err := f.Plugins.StartConsensus(ctx, set, cfg, p)
+		if err != nil {
+			return nil, fmt.Errorf("consensus %s (subprocess): %w", cfg.Consensus.Type, err)
+		}
+		return eng, nil
+	}
+	cf, err := component.Lookup("consensus", f.Consensus, cfg.Consensus.Type)
+	if err != nil {
+		return nil, err
+	}
+	eng, err := cf.Create(ctx, set, cfg.Consensus.Config, p)
+	if err != nil {
+		return nil, fmt.Errorf("consensus %s: %w", cfg.Consensus.Type, err)
+	}
+	return eng, nil
+}
+
 // StartOn starts the broker on an open store, which the caller keeps and
 // closes after Shutdown.
 func StartOn(ctx context.Context, cfg *config.Config, f config.Factories, settings SettingsFunc, store storage.Store) (_ *Node, err error) {
@@ -90,18 +120,8 @@ func StartOn(ctx context.Context, cfg *config.Config, f config.Factories, settin
 			err = errors.Join(err, n.stop(context.Background()))
 		}
 	}()
-	cf, err := component.Lookup("consensus", f.Consensus, cfg.Consensus.Type)
-	if err != nil {
+	if n.Engine, err = StartEngine(ctx, cfg, f, settings("consensus"), store); err != nil {
 		return nil, err
-	}
-	n.Engine, err = cf.Create(ctx, settings("consensus"), cfg.Consensus.Config, consensus.Params{
-		Node:   consensus.NodeID(cfg.Node.ID),
-		Store:  store,
-		Listen: cfg.Cluster.Listen,
-		Peers:  cfg.PeerAddrs(),
-	})
-	if err != nil {
-		return nil, fmt.Errorf("consensus %s: %w", cfg.Consensus.Type, err)
 	}
 	n.Broker, err = broker.New(settings("broker"), cfg.BrokerConfig(), n.Engine, store, nil)
 	if err != nil {
