@@ -479,6 +479,10 @@ func (g *group) compact(ctx context.Context) error {
 // quiescence and the published status, and reschedule if raft has more.
 func (g *group) after() {
 	bs := g.rn.BasicStatus()
+	// Leading agrees with what LeaderChanged is about to report: a node
+	// that won its election when the round delivered its own vote (after
+	// the append) leads before this call, not only after the next round.
+	g.publishLead(&bs)
 	if bs.Lead != g.reported.lead || bs.GetTerm() != g.reported.term {
 		g.reported.lead, g.reported.term = bs.Lead, bs.GetTerm()
 		g.sm.LeaderChanged(g.e.ctx, consensus.NodeID(bs.Lead), bs.GetTerm())

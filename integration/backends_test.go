@@ -20,51 +20,80 @@ func forEachBackend(t *testing.T, test func(t *testing.T, consensus component.Ty
 	}
 }
 
-// forEachBackendAndStore runs test once per consensus backend with each
-// broker's store in its process (sub-tests named after the backend, as
-// forEachBackend), then once per backend with the stores run as plugin
-// subprocesses (etcd-storage-plugin, hashicorp-storage-plugin). opts has
-// Consensus and StoragePlugin set; the test fills in the rest. It doubles
-// a test's time, so only a few tests run this way: enough to drive the
-// plugin protocol through real clusters.
-func forEachBackendAndStore(t *testing.T, test func(t *testing.T, opts Options)) {
-	for _, plugin := range []bool{false, true} {
-		for _, b := range backends {
-			name := string(b)
-			if plugin {
-				name += "-storage-plugin"
-			}
-			t.Run(name, func(t *testing.T) { test(t, Options{Consensus: b, StoragePlugin: plugin}) })
-		}
+// pairings are the ways the tests that drive the plugins run a cluster:
+// each backend with everything in process, then with its engine as a
+// plugin subprocess, the store alternating (in process for one backend,
+// a plugin too for the other, so that a write crosses both plugins).
+var pairings = []Options{
+	{Consensus: "etcd"},
+	{Consensus: "hashicorp"},
+	{Consensus: "etcd", ConsensusPlugin: true, StoragePlugin: true},
+	{Consensus: "hashicorp", ConsensusPlugin: true},
+}
+
+// forEachPairing runs test once per pairing, as sub-tests named after
+// them (etcd, hashicorp, etcd-consensus-plugin-storage-plugin,
+// hashicorp-consensus-plugin). opts has Consensus, ConsensusPlugin and
+// StoragePlugin set; the test fills in the rest.
+func forEachPairing(t *testing.T, test func(t *testing.T, opts Options)) {
+	for _, o := range pairings {
+		t.Run(o.pairing(), func(t *testing.T) { test(t, o) })
 	}
 }
 
-// checkStoragePlugins fails the test unless every running broker's store
-// is served by a plugin process: a child of this process started as
-// `plugin serve storage <type>`.
-func checkStoragePlugins(t testing.TB, c *Cluster) {
+// forEachBackendAndStore runs test over the pairings and, besides, with
+// each backend in process over its store as a plugin subprocess
+// (etcd-storage-plugin, hashicorp-storage-plugin). It triples a test's
+// time, so only a few tests run this way: enough to drive both plugin
+// protocols through real clusters.
+func forEachBackendAndStore(t *testing.T, test func(t *testing.T, opts Options)) {
+	forEachPairing(t, test)
+	for _, b := range backends {
+		o := Options{Consensus: b, StoragePlugin: true}
+		t.Run(o.pairing(), func(t *testing.T) { test(t, o) })
+	}
+}
+
+// checkPlugins fails the test unless every running broker runs the
+// components opts puts in plugins in plugin processes: children of this
+// process started as `plugin serve storage|consensus <type>`.
+func checkPlugins(t testing.TB, c *Cluster) {
 	t.Helper()
 	for i := range c.Size() {
 		n := c.Node(i)
 		if n == nil {
 			continue
 		}
-		s, ok := n.Store.(*plugins.Store)
-		if !ok {
-			t.Fatalf("broker %d: store is a %T, not a plugin's", i+1, n.Store)
+		if c.opts.StoragePlugin {
+			s, ok := n.Store.(*plugins.Store)
+			if !ok {
+				t.Fatalf("broker %d: store is a %T, not a plugin's", i+1, n.Store)
+			}
+			checkPluginProcess(t, i, s.Pid(), "storage", c.cfgs[i].Storage.Type)
 		}
-		if s.Pid() <= 0 {
-			t.Fatalf("broker %d: storage plugin pid %d", i+1, s.Pid())
+		if c.opts.ConsensusPlugin {
+			e, ok := n.Engine.(*plugins.Engine)
+			if !ok {
+				t.Fatalf("broker %d: engine is a %T, not a plugin's", i+1, n.Engine)
+			}
+			checkPluginProcess(t, i, e.Pid(), "consensus", c.cfgs[i].Consensus.Type)
 		}
-		cmdline, err := procCmdline(s.Pid())
-		if err != nil {
-			t.Fatalf("broker %d: storage plugin: %v", i+1, err)
-		}
-		if want := "plugin serve storage " + string(c.cfgs[i].Storage.Type); !bytes.Contains(cmdline, []byte(want)) {
-			t.Fatalf("broker %d: storage plugin %d runs %q, want %q in it", i+1, s.Pid(), cmdline, want)
-		}
-		if ppid, err := procParent(s.Pid()); err != nil || ppid != os.Getpid() {
-			t.Fatalf("broker %d: storage plugin %d has parent %d (%v), want this process %d", i+1, s.Pid(), ppid, err, os.Getpid())
-		}
+	}
+}
+
+func checkPluginProcess(t testing.TB, i, pid int, kind string, typ component.Type) {
+	t.Helper()
+	if pid <= 0 {
+		t.Fatalf("broker %d: %s plugin pid %d", i+1, kind, pid)
+	}
+	cmdline, err := procCmdline(pid)
+	if err != nil {
+		t.Fatalf("broker %d: %s plugin: %v", i+1, kind, err)
+	}
+	if want := "plugin serve " + kind + " " + string(typ); !bytes.Contains(cmdline, []byte(want)) {
+		t.Fatalf("broker %d: %s plugin %d runs %q, want %q in it", i+1, kind, pid, cmdline, want)
+	}
+	if ppid, err := procParent(pid); err != nil || ppid != os.Getpid() {
+		t.Fatalf("broker %d: %s plugin %d has parent %d (%v), want this process %d", i+1, kind, pid, ppid, err, os.Getpid())
 	}
 }

@@ -12,18 +12,19 @@ import (
 	"github.com/IBM/sarama"
 	"github.com/twmb/franz-go/pkg/kadm"
 
-	"github.com/chronik-go/chronik/core/component"
 )
 
 // TestKcat produces and consumes with librdkafka's kcat (installed by
 // .ci/run), against 3 brokers.
-func TestKcat(t *testing.T) { forEachBackend(t, testKcat) }
+func TestKcat(t *testing.T) { forEachPairing(t, testKcat) }
 
-func testKcat(t *testing.T, consensus component.Type) {
+func testKcat(t *testing.T, opts Options) {
 	if _, err := exec.LookPath("kcat"); err != nil {
 		t.Skip("kcat is not installed (.ci/run installs it)")
 	}
-	c := StartCluster(t, Options{Brokers: 3, Consensus: consensus})
+	opts.Brokers = 3
+	c := StartCluster(t, opts)
+	checkPlugins(t, c)
 	const topic = "kcat-topic"
 	createTopic(t, c, topic, 3, 3)
 	bootstrap := strings.Join(c.Addrs(), ",")
@@ -75,10 +76,12 @@ func testKcat(t *testing.T, consensus component.Type) {
 
 // TestSarama produces with sarama's sync producer (acks=all) and consumes
 // with its partition consumer; then checks ListOffsets and Metadata agree.
-func TestSarama(t *testing.T) { forEachBackend(t, testSarama) }
+func TestSarama(t *testing.T) { forEachPairing(t, testSarama) }
 
-func testSarama(t *testing.T, consensus component.Type) {
-	c := StartCluster(t, Options{Brokers: 3, Consensus: consensus})
+func testSarama(t *testing.T, opts Options) {
+	opts.Brokers = 3
+	c := StartCluster(t, opts)
+	checkPlugins(t, c)
 	const topic = "sarama-topic"
 	createTopic(t, c, topic, 2, 3)
 	for p := int32(0); p < 2; p++ {

@@ -41,6 +41,26 @@ type Options struct {
 	// must serve the plugin when started that way (this package's TestMain
 	// does). The storage config, after Configure, is passed to the plugin.
 	StoragePlugin bool
+	// ConsensusPlugin runs each broker's consensus engine as a plugin
+	// subprocess (consensus.plugin.mode: subprocess), the test binary
+	// re-executed as `<exe> plugin serve consensus <type>` (TestMain).
+	ConsensusPlugin bool
+}
+
+// pairing names the components' modes: the backend, then
+// "-consensus-plugin" and "-storage-plugin" for those run as plugins.
+func (o Options) pairing() string {
+	name := string(o.Consensus)
+	if name == "" {
+		name = "etcd"
+	}
+	if o.ConsensusPlugin {
+		name += "-consensus-plugin"
+	}
+	if o.StoragePlugin {
+		name += "-storage-plugin"
+	}
+	return name
 }
 
 // Cluster is a running in-process cluster.
@@ -123,6 +143,10 @@ func StartCluster(t testing.TB, opts Options) *Cluster {
 		if opts.StoragePlugin {
 			cfg.Storage.Plugin.Mode = config.Subprocess
 			cfg.Storage.Raw = section(cfg.Storage.Config)
+		}
+		if opts.ConsensusPlugin {
+			cfg.Consensus.Plugin.Mode = config.Subprocess
+			cfg.Consensus.Raw = section(cfg.Consensus.Config)
 		}
 		c.cfgs = append(c.cfgs, &cfg)
 	}

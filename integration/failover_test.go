@@ -130,9 +130,7 @@ func TestLeaderKillThreeBrokers(t *testing.T) {
 func testLeaderKillThreeBrokers(t *testing.T, opts Options) {
 	opts.Brokers = 3
 	c := StartCluster(t, opts)
-	if opts.StoragePlugin {
-		checkStoragePlugins(t, c)
-	}
+	checkPlugins(t, c)
 	const topic = "payments"
 	const partitions = 6
 	createTopic(t, c, topic, partitions, 3)
@@ -186,9 +184,7 @@ func testLeaderKillThreeBrokers(t *testing.T, opts Options) {
 		t.Fatalf("broker %d still leads after being killed", victim)
 	}
 	c.Restart(int(victim - 1))
-	if opts.StoragePlugin {
-		checkStoragePlugins(t, c) // the restarted broker's store too
-	}
+	checkPlugins(t, c) // the restarted broker's plugins too
 	waitReplicasEqual(t, c, topic, partitions, acked)
 	total := 0
 	for _, v := range acked {

@@ -118,8 +118,13 @@ func (m *groupMember) close() {
 // acknowledged record is processed at least once, committed offsets never
 // move backwards, and a consumer started afterwards resumes from the
 // commits.
-func TestGroupFailoverFranz(t *testing.T) {
-	c := StartCluster(t, groupOptions(3))
+func TestGroupFailoverFranz(t *testing.T) { forEachPairing(t, testGroupFailoverFranz) }
+
+func testGroupFailoverFranz(t *testing.T, opts Options) {
+	o := groupOptions(3)
+	o.Consensus, o.ConsensusPlugin, o.StoragePlugin = opts.Consensus, opts.ConsensusPlugin, opts.StoragePlugin
+	c := StartCluster(t, o)
+	checkPlugins(t, c)
 	const topic, group, partitions = "gf-topic", "gf-group", 12
 	createTopic(t, c, topic, partitions, 3)
 	w := &groupWatch{t: t, seen: map[string]int{}, high: map[int32]int64{}}

@@ -11,11 +11,12 @@ import (
 )
 
 // TestMain lets this test binary stand in for chronik when a cluster runs
-// its stores as plugins (Options.StoragePlugin): the host re-executes its
-// own binary as `<exe> plugin serve storage <type>`.
+// its stores or engines as plugins (Options.StoragePlugin,
+// ConsensusPlugin): the host re-executes its own binary as
+// `<exe> plugin serve storage|consensus <type>`.
 func TestMain(m *testing.M) {
-	if len(os.Args) == 5 && os.Args[1] == "plugin" && os.Args[2] == "serve" && os.Args[3] == "storage" {
-		serveStoragePlugin(component.Type(os.Args[4]))
+	if len(os.Args) == 5 && os.Args[1] == "plugin" && os.Args[2] == "serve" {
+		servePlugin(os.Args[3], component.Type(os.Args[4]))
 	}
 	code := m.Run()
 	if bin, err := chronikBinary(); err == nil && bin != "" {
@@ -24,14 +25,22 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// serveStoragePlugin serves the built-in store t as a plugin, then exits.
-func serveStoragePlugin(t component.Type) {
+// servePlugin serves the built-in component of kind and type t as a
+// plugin, then exits.
+func servePlugin(kind string, t component.Type) {
 	f, err := components.Factories()
 	if err == nil {
-		err = components.ServeStorage(f, t)
+		switch kind {
+		case "storage":
+			err = components.ServeStorage(f, t)
+		case "consensus":
+			err = components.ServeConsensus(f, t)
+		default:
+			err = fmt.Errorf("unknown kind")
+		}
 	}
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "plugin serve storage %s: %v\n", t, err)
+		fmt.Fprintf(os.Stderr, "plugin serve %s %s: %v\n", kind, t, err)
 		os.Exit(2)
 	}
 	os.Exit(0)

@@ -126,9 +126,7 @@ func TestProduceConsumeOneBroker(t *testing.T) {
 func testProduceConsumeOneBroker(t *testing.T, opts Options) {
 	opts.Brokers = 1
 	c := StartCluster(t, opts)
-	if opts.StoragePlugin {
-		checkStoragePlugins(t, c)
-	}
+	checkPlugins(t, c)
 	const topic = "orders"
 	createTopic(t, c, topic, 6, 1)
 	// CreateTopics answers once the new partitions have leaders: a

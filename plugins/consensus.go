@@ -554,16 +554,21 @@ func (e *Engine) hostCall(req *consensuspb.HostRequest) *consensuspb.HostRespons
 		switch {
 		case leader == e.node && l.GetLeading():
 			g.setLeading(term)
-		case leader == 0 && term > 0:
-			// A candidate (or a leader that stepped down) at term: it may
-			// still win term, never an earlier one.
-			g.revoke(term, term-1)
-		default:
+		case leader != 0 && leader != e.node:
 			g.revoke(term, term)
+		case term > 0:
+			// No leader known at term (a candidate, or a leader that
+			// stepped down), or this node, not (or not yet: a group still
+			// starting in the plugin) confirmed by the engine: it may
+			// lead term later, never an earlier one. A step-down from
+			// term comes as such before the vote it precedes.
+			g.revoke(term, term-1)
 		}
 		g.sm.LeaderChanged(ctx, leader, term)
 	case *consensuspb.HostRequest_StepDown:
 		g.revoke(op.StepDown, op.StepDown)
+	case *consensuspb.HostRequest_Leading:
+		g.setLeading(op.Leading)
 	default:
 		err = consensus.Errorf(consensus.CodeInvalid, "unknown host call")
 	}

@@ -1043,6 +1043,7 @@ type HostRequest struct {
 	//	*HostRequest_Restore
 	//	*HostRequest_LeaderChanged
 	//	*HostRequest_StepDown
+	//	*HostRequest_Leading
 	Op            isHostRequest_Op `protobuf_oneof:"op"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1144,6 +1145,15 @@ func (x *HostRequest) GetStepDown() uint64 {
 	return 0
 }
 
+func (x *HostRequest) GetLeading() uint64 {
+	if x != nil {
+		if x, ok := x.Op.(*HostRequest_Leading); ok {
+			return x.Leading
+		}
+	}
+	return 0
+}
+
 type isHostRequest_Op interface {
 	isHostRequest_Op()
 }
@@ -1170,6 +1180,13 @@ type HostRequest_StepDown struct {
 	StepDown uint64 `protobuf:"varint,7,opt,name=step_down,json=stepDown,proto3,oneof"`
 }
 
+type HostRequest_Leading struct {
+	// This node leads at this term (the engine's Leading said so after
+	// its LeaderChanged had reported this node without it). Not a state
+	// machine call: it may come while one is in progress.
+	Leading uint64 `protobuf:"varint,8,opt,name=leading,proto3,oneof"`
+}
+
 func (*HostRequest_Apply) isHostRequest_Op() {}
 
 func (*HostRequest_Snapshot) isHostRequest_Op() {}
@@ -1179,6 +1196,8 @@ func (*HostRequest_Restore) isHostRequest_Op() {}
 func (*HostRequest_LeaderChanged) isHostRequest_Op() {}
 
 func (*HostRequest_StepDown) isHostRequest_Op() {}
+
+func (*HostRequest_Leading) isHostRequest_Op() {}
 
 type HostResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -1315,7 +1334,7 @@ const file_consensus_proto_rawDesc = "" +
 	"\x06Leader\x12\x16\n" +
 	"\x06leader\x18\x01 \x01(\x04R\x06leader\x12\x12\n" +
 	"\x04term\x18\x02 \x01(\x04R\x04term\x12\x18\n" +
-	"\aleading\x18\x03 \x01(\bR\aleading\"\xcd\x02\n" +
+	"\aleading\x18\x03 \x01(\bR\aleading\"\xe9\x02\n" +
 	"\vHostRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x14\n" +
 	"\x05group\x18\x02 \x01(\x04R\x05group\x125\n" +
@@ -1323,7 +1342,8 @@ const file_consensus_proto_rawDesc = "" +
 	"\bsnapshot\x18\x04 \x01(\v2\x1b.chronik.consensus.v1.EmptyH\x00R\bsnapshot\x12:\n" +
 	"\arestore\x18\x05 \x01(\v2\x1e.chronik.consensus.v1.SnapshotH\x00R\arestore\x12E\n" +
 	"\x0eleader_changed\x18\x06 \x01(\v2\x1c.chronik.consensus.v1.LeaderH\x00R\rleaderChanged\x12\x1d\n" +
-	"\tstep_down\x18\a \x01(\x04H\x00R\bstepDownB\x04\n" +
+	"\tstep_down\x18\a \x01(\x04H\x00R\bstepDown\x12\x1a\n" +
+	"\aleading\x18\b \x01(\x04H\x00R\aleadingB\x04\n" +
 	"\x02op\"\x90\x01\n" +
 	"\fHostResponse\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x124\n" +
@@ -1441,6 +1461,7 @@ func file_consensus_proto_init() {
 		(*HostRequest_Restore)(nil),
 		(*HostRequest_LeaderChanged)(nil),
 		(*HostRequest_StepDown)(nil),
+		(*HostRequest_Leading)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{

@@ -183,7 +183,7 @@ func (s *EngineServer) StartGroup(_ context.Context, req *consensuspb.GroupReque
 	// The engine may have reported this node's leadership before the
 	// group was reachable through eng.Group: tell the broker now.
 	if t := p.told.Load(); t != 0 && g.Leading(t) {
-		p.leaderChanged(s.ctx, s.node, t, true)
+		p.leading(t)
 	}
 	return &consensuspb.Status{}, nil
 }
@@ -366,6 +366,12 @@ func (p *smProxy) LeaderChanged(ctx context.Context, leader consensus.NodeID, te
 		if eng, err := p.s.engine(); err == nil {
 			if g, ok := eng.Group(p.id); ok {
 				leading = g.Leading(term)
+				if !leading {
+					// The engine may report its leadership before its
+					// Leading says so (it is only bound to turn false in
+					// time): watch for it.
+					go p.awaitLeading(g, term)
+				}
 			}
 		}
 	}
@@ -379,6 +385,36 @@ func (p *smProxy) leaderChanged(_ context.Context, leader consensus.NodeID, term
 	}
 }
 
+// awaitLeading tells the broker that this node leads at term once the
+// engine's Leading says so, unless a later report (told changed), the end
+// of the group or a later term comes first.
+func (p *smProxy) awaitLeading(g consensus.Group, term uint64) {
+	wait := time.Millisecond
+	for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); {
+		select {
+		case <-p.s.ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+		if p.told.Load() != term || g.Status().Term > term {
+			return
+		}
+		if g.Leading(term) {
+			p.leading(term)
+			return
+		}
+		wait = min(2*wait, 50*time.Millisecond)
+	}
+}
+
+// leading tells the broker this node leads at term (no state machine
+// call: the broker only updates its Leading).
+func (p *smProxy) leading(term uint64) {
+	if _, err := p.call(&consensuspb.HostRequest{Op: &consensuspb.HostRequest_Leading{Leading: term}}); err != nil && !errors.Is(err, consensus.ErrStopped) {
+		p.s.log.Warn("leadership not delivered", "group", p.id, "err", err)
+	}
+}
+
 // stepDown tells the broker this node no longer leads at the term it was
 // told, if the engine says so.
 func (p *smProxy) stepDown() error {
@@ -386,10 +422,16 @@ func (p *smProxy) stepDown() error {
 	if t == 0 {
 		return nil
 	}
-	if eng, err := p.s.engine(); err == nil {
-		if g, ok := eng.Group(p.id); ok && g.Leading(t) {
-			return nil
-		}
+	eng, err := p.s.engine()
+	if err != nil {
+		return nil
+	}
+	g, ok := eng.Group(p.id)
+	if !ok || g.Leading(t) {
+		// Not found: the group is still starting (or stopped). The
+		// broker was then never told it leads: that takes the engine's
+		// Leading, read through a group it can find.
+		return nil
 	}
 	if _, err := p.call(&consensuspb.HostRequest{Op: &consensuspb.HostRequest_StepDown{StepDown: t}}); err != nil {
 		return err
