@@ -22,6 +22,7 @@ import (
 
 	"github.com/chronik-go/chronik/core/component"
 	"github.com/chronik-go/chronik/core/consensus"
+	"github.com/chronik-go/chronik/core/storage"
 	"github.com/chronik-go/chronik/plugins/internal/consensuspb"
 	"github.com/chronik-go/chronik/plugins/internal/remote"
 	"github.com/chronik-go/chronik/plugins/internal/storagepb"
@@ -76,9 +77,10 @@ func (o *ConsensusOptions) configRequest() (*consensuspb.ConfigRequest, error) {
 // ReadBarrier and the rest cross the process; Propose and ReadBarrier
 // travel on one long-lived stream.
 type Engine struct {
-	name string
-	node consensus.NodeID
-	addr string
+	name  string
+	node  consensus.NodeID
+	addr  string
+	store storage.Store // the broker's, served to the plugin
 	log  *slog.Logger
 	rpc  consensuspb.EngineClient
 	proc *process
@@ -111,7 +113,7 @@ func StartConsensus(ctx context.Context, o ConsensusOptions, p consensus.Params)
 	if err != nil {
 		return nil, err
 	}
-	e := &Engine{name: o.name(), node: p.Node, log: o.Logger, groups: map[consensus.GroupID]*Group{}, failed: make(chan struct{})}
+	e := &Engine{name: o.name(), node: p.Node, store: p.Store, log: o.Logger, groups: map[consensus.GroupID]*Group{}, failed: make(chan struct{})}
 	if e.log == nil {
 		e.log = slog.New(slog.DiscardHandler)
 	}
@@ -540,7 +542,14 @@ func (e *Engine) hostCall(req *consensuspb.HostRequest) *consensuspb.HostRespons
 	var err error
 	switch op := req.GetOp().(type) {
 	case *consensuspb.HostRequest_Apply:
-		err = g.sm.Apply(ctx, op.Apply.Decode())
+		var es []consensus.Entry
+		var l storage.Log
+		if l, err = e.store.Log(g.id); err == nil {
+			es, err = op.Apply.Decode(l)
+		}
+		if err == nil {
+			err = g.sm.Apply(ctx, es)
+		}
 	case *consensuspb.HostRequest_Snapshot:
 		var s consensus.Snapshot
 		if s, err = g.sm.Snapshot(ctx); err == nil {

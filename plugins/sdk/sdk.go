@@ -43,6 +43,7 @@ import (
 	"google.golang.org/grpc/mem"
 
 	"github.com/chronik-go/chronik/core/storage"
+	"github.com/chronik-go/chronik/plugins/internal/consensuspb"
 	"github.com/chronik-go/chronik/plugins/internal/remote"
 	"github.com/chronik-go/chronik/plugins/internal/storagepb"
 )
@@ -73,7 +74,7 @@ const MaxMessageSize = 1<<31 - 1
 // KiB to 1 MiB: every message in between took (and zeroed) a 1 MiB buffer,
 // a fifth of the CPU of 64 KiB reads through the plugin.
 var bufferPool = sync.OnceValue(func() mem.BufferPool {
-	p, err := mem.NewBinaryTieredBufferPool(8, 12, 14, 15, 16, 17, 18, 19, 20, 22)
+	p, err := mem.NewBinaryTieredBufferPool(8, 12, 14, 15, 16, 17, 18, 19, 20, 21, 22)
 	if err != nil {
 		panic(err) // the exponents are constants
 	}
@@ -82,10 +83,11 @@ var bufferPool = sync.OnceValue(func() mem.BufferPool {
 
 // GRPCServerOptions raise the plugin-side server's message limits, which
 // go-plugin leaves at gRPC's defaults, and set the storage protocol's codec
-// (storagepb.Codec: protobuf on the wire, fewer copies of entries).
+// (consensuspb.Codec: protobuf on the wire, fewer copies of entries and
+// proposals).
 func GRPCServerOptions() []grpc.ServerOption {
 	return []grpc.ServerOption{
-		grpc.ForceServerCodecV2(storagepb.Codec{}),
+		grpc.ForceServerCodecV2(consensuspb.Codec{}),
 		experimental.BufferPool(bufferPool()),
 		grpc.MaxRecvMsgSize(MaxMessageSize),
 		grpc.MaxSendMsgSize(MaxMessageSize),
@@ -100,7 +102,7 @@ func GRPCServerOptions() []grpc.ServerOption {
 func GRPCDialOptions() []grpc.DialOption {
 	return []grpc.DialOption{
 		experimental.WithBufferPool(bufferPool()),
-		grpc.WithDefaultCallOptions(grpc.ForceCodecV2(storagepb.Codec{}), grpc.MaxCallRecvMsgSize(MaxMessageSize), grpc.MaxCallSendMsgSize(MaxMessageSize)),
+		grpc.WithDefaultCallOptions(grpc.ForceCodecV2(consensuspb.Codec{}), grpc.MaxCallRecvMsgSize(MaxMessageSize), grpc.MaxCallSendMsgSize(MaxMessageSize)),
 		grpc.WithReadBufferSize(256 << 10),
 		grpc.WithWriteBufferSize(256 << 10),
 		grpc.WithInitialWindowSize(16 << 20),

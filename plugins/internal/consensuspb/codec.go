@@ -1,7 +1,10 @@
 package consensuspb
 
 import (
+	"fmt"
+
 	"github.com/chronik-go/chronik/core/consensus"
+	"github.com/chronik-go/chronik/core/storage"
 )
 
 // StatusOf encodes err (nil: ok) with its consensus code and leader hint.
@@ -39,20 +42,56 @@ func trimPrefix(m string) string {
 	return m
 }
 
-// EntriesOf encodes entries.
-func EntriesOf(es []consensus.Entry) *Entries {
+// EntriesOf encodes entries; those stored says the broker's store holds
+// (at their index, with their term) go without their data.
+func EntriesOf(es []consensus.Entry, stored func(index, term uint64) bool) *Entries {
 	out := &Entries{Entries: make([]*Entry, len(es))}
 	for i, e := range es {
+		if stored != nil && stored(e.Index, e.Term) {
+			out.Entries[i] = &Entry{Index: e.Index, Term: e.Term, Stored: true}
+			continue
+		}
 		out.Entries[i] = &Entry{Index: e.Index, Term: e.Term, Data: e.Data}
 	}
 	return out
 }
 
-// Decode returns the entries.
-func (x *Entries) Decode() []consensus.Entry {
-	es := make([]consensus.Entry, len(x.GetEntries()))
-	for i, e := range x.GetEntries() {
-		es[i] = consensus.Entry{Index: e.GetIndex(), Term: e.GetTerm(), Data: e.GetData()}
+// Decode returns the entries; those marked stored are read from log,
+// which must hold them at their index with their term, as normal entries.
+func (x *Entries) Decode(log storage.Log) ([]consensus.Entry, error) {
+	in := x.GetEntries()
+	es := make([]consensus.Entry, len(in))
+	for i := 0; i < len(in); {
+		e := in[i]
+		if !e.GetStored() {
+			es[i] = consensus.Entry{Index: e.GetIndex(), Term: e.GetTerm(), Data: e.GetData()}
+			i++
+			continue
+		}
+		// A run of stored entries with consecutive indexes: one read.
+		j := i + 1
+		for j < len(in) && in[j].GetStored() && in[j].GetIndex() == in[j-1].GetIndex()+1 {
+			j++
+		}
+		lo, hi := e.GetIndex(), in[j-1].GetIndex()+1
+		for lo < hi {
+			got, err := log.Entries(lo, hi, 0)
+			if err == nil && len(got) == 0 {
+				err = fmt.Errorf("no entries")
+			}
+			if err != nil {
+				return nil, fmt.Errorf("reading applied entries [%d, %d) from the store: %w", lo, hi, err)
+			}
+			for _, g := range got {
+				k := i + int(g.Index-e.GetIndex())
+				if g.Index < lo || g.Index >= hi || g.Term != in[k].GetTerm() || g.Kind != storage.KindNormal {
+					return nil, fmt.Errorf("applied entry %d (term %d) is not in the store: found index %d term %d kind %d", in[k].GetIndex(), in[k].GetTerm(), g.Index, g.Term, g.Kind)
+				}
+				es[k] = consensus.Entry{Index: g.Index, Term: g.Term, Data: g.Data}
+			}
+			lo = got[len(got)-1].Index + 1
+		}
+		i = j
 	}
-	return es
+	return es, nil
 }

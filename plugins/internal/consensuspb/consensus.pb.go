@@ -814,10 +814,14 @@ func (x *MembershipRequest) GetNode() uint64 {
 }
 
 type Entry struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Index         uint64                 `protobuf:"varint,1,opt,name=index,proto3" json:"index,omitempty"`
-	Term          uint64                 `protobuf:"varint,2,opt,name=term,proto3" json:"term,omitempty"`
-	Data          []byte                 `protobuf:"bytes,3,opt,name=data,proto3" json:"data,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Index uint64                 `protobuf:"varint,1,opt,name=index,proto3" json:"index,omitempty"`
+	Term  uint64                 `protobuf:"varint,2,opt,name=term,proto3" json:"term,omitempty"`
+	Data  []byte                 `protobuf:"bytes,3,opt,name=data,proto3" json:"data,omitempty"`
+	// The entry is in the broker's store at index, with term, as written
+	// through the Store service: data is left out and the broker reads it
+	// there.
+	Stored        bool `protobuf:"varint,4,opt,name=stored,proto3" json:"stored,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -871,6 +875,13 @@ func (x *Entry) GetData() []byte {
 		return x.Data
 	}
 	return nil
+}
+
+func (x *Entry) GetStored() bool {
+	if x != nil {
+		return x.Stored
+	}
+	return false
 }
 
 type Entries struct {
@@ -1321,11 +1332,12 @@ const file_consensus_proto_rawDesc = "" +
 	"\x11MembershipRequest\x12\x14\n" +
 	"\x05group\x18\x01 \x01(\x04R\x05group\x12\x12\n" +
 	"\x04type\x18\x02 \x01(\rR\x04type\x12\x12\n" +
-	"\x04node\x18\x03 \x01(\x04R\x04node\"E\n" +
+	"\x04node\x18\x03 \x01(\x04R\x04node\"]\n" +
 	"\x05Entry\x12\x14\n" +
 	"\x05index\x18\x01 \x01(\x04R\x05index\x12\x12\n" +
 	"\x04term\x18\x02 \x01(\x04R\x04term\x12\x12\n" +
-	"\x04data\x18\x03 \x01(\fR\x04data\"@\n" +
+	"\x04data\x18\x03 \x01(\fR\x04data\x12\x16\n" +
+	"\x06stored\x18\x04 \x01(\bR\x06stored\"@\n" +
 	"\aEntries\x125\n" +
 	"\aentries\x18\x01 \x03(\v2\x1b.chronik.consensus.v1.EntryR\aentries\"4\n" +
 	"\bSnapshot\x12\x14\n" +
