@@ -12,23 +12,42 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/chronik-go/chronik/core/component"
 )
 
-// The crash policy of a storage plugin, with real processes: a broker
-// whose plugin dies exits non-zero and a restart recovers; a plugin whose
-// broker dies exits by itself and leaves the data directory to the next
-// broker.
+// The crash policy of the plugins, with real processes: a broker whose
+// storage or consensus plugin dies exits non-zero and a restart recovers;
+// a plugin whose broker dies exits by itself and leaves the data
+// directory (and the Raft port) to the next broker.
 
-// TestStoragePluginKilled kills -9 a broker's storage plugin while a
-// producer is sending. The broker must exit non-zero within 10 s, naming
-// the plugin and how it died; restarted on the same data directory it has
-// every acknowledged record once, at its offset, those the producer
-// retried across the crash included. The policy is the broker's whatever
-// the consensus backend: the test runs on the default one only.
-func TestStoragePluginKilled(t *testing.T) {
-	b := newServeProc(t, "etcd")
+// pluginKinds are the kinds of plugin the crash tests run with, and the
+// environment that runs each as a subprocess (the other in process).
+var pluginKinds = []struct {
+	kind, env string
+	consensus component.Type
+}{
+	{"storage", storagePluginEnv, "etcd"},
+	{"consensus", consensusPluginEnv, "hashicorp"},
+}
+
+// TestPluginKilled kills -9 a broker's plugin while a producer is
+// sending. The broker must exit non-zero within 10 s, naming the plugin
+// and how it died; restarted on the same data directory it has every
+// acknowledged record once, at its offset, those the producer retried
+// across the crash included. The policy is the broker's whatever the
+// backend: the storage plugin runs under etcd, the consensus plugin is
+// hashicorp's (etcd's in the chaos runs).
+func TestPluginKilled(t *testing.T) {
+	for _, k := range pluginKinds {
+		t.Run(k.kind, func(t *testing.T) { testPluginKilled(t, k.kind, k.env, k.consensus) })
+	}
+}
+
+func testPluginKilled(t *testing.T, kind, env string, consensus component.Type) {
+	b := newServeProc(t, consensus, env)
 	b.start(t)
-	plugin := b.storagePlugin(t)
+	plugin := b.plugin(t, kind)
 	const topic, partitions, n = "crash", 3, 2000
 	cl := b.client(t, kgo.DefaultProduceTopic(topic), kgo.RecordPartitioner(kgo.RoundRobinPartitioner()),
 		kgo.RecordDeliveryTimeout(30*time.Second))
@@ -63,13 +82,13 @@ func TestStoragePluginKilled(t *testing.T) {
 	}
 	killed := time.Now()
 	if err := syscall.Kill(plugin, syscall.SIGKILL); err != nil {
-		t.Fatalf("kill the storage plugin %d: %v", plugin, err)
+		t.Fatalf("kill the %s plugin %d: %v", kind, plugin, err)
 	}
-	t.Logf("killed storage plugin %d with %d records acknowledged", plugin, acks.len())
+	t.Logf("killed %s plugin %d with %d records acknowledged", kind, plugin, acks.len())
 	select {
 	case <-b.exited:
 	case <-time.After(10 * time.Second):
-		t.Fatalf("the broker still runs 10 s after its storage plugin was killed; its log ends:\n%s", b.logTail())
+		t.Fatalf("the broker still runs 10 s after its %s plugin was killed; its log ends:\n%s", kind, b.logTail())
 	}
 	t.Logf("the broker exited %v after the kill: %v", time.Since(killed).Round(time.Millisecond), b.waitErr)
 	var ee *exec.ExitError
@@ -80,27 +99,34 @@ func TestStoragePluginKilled(t *testing.T) {
 	if _, trace, ok := strings.Cut(log, "\npanic: "); ok {
 		t.Errorf("the broker panicked instead of stopping in order: panic: %s", trace[:min(len(trace), 1500)])
 	}
-	for _, want := range []string{"storage plugin died", fmt.Sprintf("plugin process %d exited: signal: killed", plugin)} {
+	for _, want := range []string{kind + " plugin died", fmt.Sprintf("plugin process %d exited: signal: killed", plugin)} {
 		if !strings.Contains(log, want) {
 			t.Errorf("the broker's log does not say %q", want) // stop shows its end
 		}
 	}
 
 	b.start(t)
-	b.storagePlugin(t)
+	b.plugin(t, kind)
 	<-sent
 	wg.Wait()
 	t.Logf("%d of %d records acknowledged", acks.len(), n)
 	acks.check(t, readProcTopic(t, b, topic, partitions))
 }
 
-// TestStoragePluginOrphaned kills -9 a broker: its storage plugin must
-// exit by itself within 3 s, so that a restarted broker opens the data
-// directory (the store's lock is free) and has every acknowledged record.
-func TestStoragePluginOrphaned(t *testing.T) {
-	b := newServeProc(t, "etcd")
+// TestPluginOrphaned kills -9 a broker: its plugin must exit by itself
+// within 3 s, so that a restarted broker opens the data directory (the
+// store's lock is free) and listens on its Raft port (the engine's
+// listener is closed), and has every acknowledged record.
+func TestPluginOrphaned(t *testing.T) {
+	for _, k := range pluginKinds {
+		t.Run(k.kind, func(t *testing.T) { testPluginOrphaned(t, k.kind, k.env, k.consensus) })
+	}
+}
+
+func testPluginOrphaned(t *testing.T, kind, env string, consensus component.Type) {
+	b := newServeProc(t, consensus, env)
 	b.start(t)
-	plugin := b.storagePlugin(t)
+	plugin := b.plugin(t, kind)
 	const topic, partitions, n = "orphan", 3, 500
 	cl := b.client(t, kgo.DefaultProduceTopic(topic), kgo.RecordPartitioner(kgo.RoundRobinPartitioner()))
 	createProcTopic(t, cl, topic, partitions)
@@ -120,15 +146,15 @@ func TestStoragePluginOrphaned(t *testing.T) {
 
 	b.kill(t)
 	killed := time.Now()
-	for isStoragePlugin(plugin) {
+	for isPlugin(plugin, kind) {
 		if time.Since(killed) > 3*time.Second {
-			t.Fatalf("the storage plugin %d still runs 3 s after its broker was killed", plugin)
+			t.Fatalf("the %s plugin %d still runs 3 s after its broker was killed", kind, plugin)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	t.Logf("the storage plugin exited %v after its broker", time.Since(killed).Round(time.Millisecond))
+	t.Logf("the %s plugin exited %v after its broker", kind, time.Since(killed).Round(time.Millisecond))
 
 	b.start(t)
-	b.storagePlugin(t)
+	b.plugin(t, kind)
 	acks.check(t, readProcTopic(t, b, topic, partitions))
 }

@@ -22,58 +22,91 @@ import (
 	"github.com/chronik-go/chronik/core/netfault"
 )
 
-// pluginServeArgs is what a storage plugin's command line holds.
-const pluginServeArgs = "plugin serve storage wal"
+// Environments of serveProc: where the broker runs its components.
+const (
+	storagePluginEnv   = "CHRONIK_STORAGE_PLUGIN_MODE=subprocess"
+	consensusPluginEnv = "CHRONIK_CONSENSUS_PLUGIN_MODE=subprocess"
+)
 
-// serveProc is one `chronik serve` process, with the storage plugin mode
-// subprocess, on loopback ports and its own data directory; it can be
-// started again on the same directory.
+// serveProc is one `chronik serve` process on loopback ports and its own
+// data directory, configured by a file and by environment variables (as
+// an operator would set them); it can be started again on the same
+// directory.
 type serveProc struct {
 	bin, cfgPath, logPath, kafka string
+	env                          []string
 
 	cmd     *exec.Cmd
 	exited  chan struct{} // closed when cmd has exited
 	waitErr error         // cmd.Wait's error, set before exited is closed
-	plugins []int         // the storage plugins seen, stopped at the end if still up
+	plugins []int         // the plugins seen, stopped at the end if still up
 }
 
-// newServeProc writes the config of a broker on the consensus backend and
-// the chronik binary (built once per test run); start runs it. The test's
-// end stops it.
-func newServeProc(t *testing.T, consensus component.Type) *serveProc {
+// newServeProc writes the config of a one-broker cluster on the consensus
+// backend; start runs it with env (CHRONIK_* variables) added to its
+// environment. The test's end stops it.
+func newServeProc(t *testing.T, consensus component.Type, env ...string) *serveProc {
+	t.Helper()
+	return newServeProcs(t, 1, fmt.Sprintf("consensus: {type: %s}\n", consensus), env...)[0]
+}
+
+// newServeProcs writes the configs of a cluster of n brokers (node ids 1
+// to n, each listing the others as peers, replication factor min(n, 3)),
+// with extra appended to each file; start runs one. The test's end stops
+// them.
+func newServeProcs(t *testing.T, n int, extra string, env ...string) []*serveProc {
 	t.Helper()
 	bin, err := chronikBinary()
 	if err != nil {
 		t.Fatal(err)
 	}
-	addrs, err := netfault.FreeAddrs(2)
+	addrs, err := netfault.FreeAddrs(2 * n)
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir := t.TempDir()
-	p := &serveProc{
-		bin:     bin,
-		cfgPath: filepath.Join(dir, "chronik.yaml"),
-		logPath: filepath.Join(dir, "chronik.log"),
-		kafka:   addrs[0],
-	}
-	cfg := fmt.Sprintf(`node: {id: 1, data_dir: %q}
-cluster: {listen: %q}
+	kafka, raft := addrs[:n], addrs[n:]
+	procs := make([]*serveProc, n)
+	for i := range procs {
+		dir := t.TempDir()
+		p := &serveProc{
+			bin:     bin,
+			cfgPath: filepath.Join(dir, "chronik.yaml"),
+			logPath: filepath.Join(dir, "chronik.log"),
+			kafka:   kafka[i],
+			env:     env,
+		}
+		var peers []string
+		for j := range n {
+			if j != i {
+				peers = append(peers, fmt.Sprintf("{id: %d, addr: %q, kafka: %q}", j+1, raft[j], kafka[j]))
+			}
+		}
+		cfg := fmt.Sprintf(`node: {id: %d, data_dir: %q}
+cluster: {listen: %q, peers: [%s]}
 protocol: {type: kafka, listen: %q}
 kafka: {advertised: %q}
+broker: {default_replication_factor: %d}
 storage: {type: wal, segment_size: 4194304}
-consensus: {type: %s}
 telemetry: {prometheus_listen: "", log_level: info}
-`, filepath.Join(dir, "data"), addrs[1], p.kafka, p.kafka, consensus)
-	if err := os.WriteFile(p.cfgPath, []byte(cfg), 0o644); err != nil {
-		t.Fatal(err)
+%s`, i+1, filepath.Join(dir, "data"), raft[i], strings.Join(peers, ", "), p.kafka, p.kafka, min(n, 3), extra)
+		if err := os.WriteFile(p.cfgPath, []byte(cfg), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { p.stop(t) })
+		procs[i] = p
 	}
-	t.Cleanup(func() { p.stop(t) })
-	return p
+	return procs
 }
 
 // start starts the broker (again) and waits until it serves Kafka.
 func (p *serveProc) start(t *testing.T) {
+	t.Helper()
+	p.launch(t)
+	p.waitServing(t)
+}
+
+// launch starts the broker process (again).
+func (p *serveProc) launch(t *testing.T) {
 	t.Helper()
 	lf, err := os.OpenFile(p.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
@@ -83,9 +116,8 @@ func (p *serveProc) start(t *testing.T) {
 	fmt.Fprintf(lf, "---- test: start at %s\n", time.Now().Format(time.RFC3339Nano))
 	cmd := exec.Command(p.bin, "serve", "--config", p.cfgPath)
 	cmd.Stdout, cmd.Stderr = lf, lf
-	// The mode comes from the environment, as an operator would set it;
-	// the test's own CHRONIK_* variables are not chronik's config.
-	cmd.Env = append(brokerEnvironment(), "CHRONIK_STORAGE_PLUGIN_MODE=subprocess")
+	// The test's own CHRONIK_* variables are not chronik's config.
+	cmd.Env = append(brokerEnvironment(), p.env...)
 	// Its own process group: a ^C to the test's group does not reach it
 	// (the test's end stops it).
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
@@ -97,6 +129,12 @@ func (p *serveProc) start(t *testing.T) {
 		p.waitErr = cmd.Wait()
 		close(exited)
 	}(p.exited)
+}
+
+// waitServing waits until the launched broker serves Kafka (with a
+// controller elected).
+func (p *serveProc) waitServing(t *testing.T) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	for {
@@ -146,16 +184,16 @@ func pingKafka(ctx context.Context, addr string) error {
 	return nil
 }
 
-// storagePlugin returns the pid of the running broker's storage plugin:
-// its one child started as `chronik plugin serve storage wal`.
-func (p *serveProc) storagePlugin(t *testing.T) int {
+// plugin returns the pid of the running broker's plugin of kind (storage,
+// consensus): its one child started as `chronik plugin serve KIND ...`.
+func (p *serveProc) plugin(t *testing.T, kind string) int {
 	t.Helper()
-	pids, err := procChildren(p.cmd.Process.Pid, pluginServeArgs)
+	pids, err := procChildren(p.cmd.Process.Pid, "plugin serve "+kind+" ")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(pids) != 1 {
-		t.Fatalf("the broker %d has %d storage plugin processes (%v), want 1", p.cmd.Process.Pid, len(pids), pids)
+		t.Fatalf("the broker %d has %d %s plugin processes (%v), want 1", p.cmd.Process.Pid, len(pids), kind, pids)
 	}
 	p.plugins = append(p.plugins, pids[0])
 	return pids[0]
@@ -171,8 +209,8 @@ func (p *serveProc) kill(t *testing.T) {
 }
 
 // stop stops the broker if it still runs (SIGTERM, SIGKILL after 10 s),
-// then waits up to 3 s for each storage plugin it started to be gone, and
-// kills one that is not (only if its pid still names a storage plugin).
+// then waits up to 3 s for each plugin it started to be gone, and kills
+// one that is not (only if its pid still names a plugin).
 func (p *serveProc) stop(t *testing.T) {
 	if p.cmd != nil {
 		_ = p.cmd.Process.Signal(syscall.SIGTERM)
@@ -185,11 +223,11 @@ func (p *serveProc) stop(t *testing.T) {
 	}
 	deadline := time.Now().Add(3 * time.Second)
 	for _, pid := range p.plugins {
-		for isStoragePlugin(pid) && time.Now().Before(deadline) {
+		for isPlugin(pid, "") && time.Now().Before(deadline) {
 			time.Sleep(20 * time.Millisecond)
 		}
-		if isStoragePlugin(pid) {
-			t.Errorf("storage plugin %d still runs 3 s after its broker stopped; killing it", pid)
+		if isPlugin(pid, "") {
+			t.Errorf("plugin %d still runs 3 s after its broker stopped; killing it", pid)
 			_ = syscall.Kill(pid, syscall.SIGKILL)
 		}
 	}
@@ -198,10 +236,11 @@ func (p *serveProc) stop(t *testing.T) {
 	}
 }
 
-// isStoragePlugin reports whether pid is a live storage plugin process.
-func isStoragePlugin(pid int) bool {
+// isPlugin reports whether pid is a live plugin process of kind (any
+// kind if empty).
+func isPlugin(pid int, kind string) bool {
 	cmd, err := procCmdline(pid)
-	return err == nil && procAlive(pid) && strings.Contains(string(cmd), pluginServeArgs)
+	return err == nil && procAlive(pid) && strings.Contains(string(cmd), strings.TrimSpace("plugin serve "+kind))
 }
 
 func (p *serveProc) logText() string {
@@ -237,9 +276,19 @@ func readProcTopic(t *testing.T, p *serveProc, topic string, partitions int32) m
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	ends, err := kadm.NewClient(p.client(t)).ListEndOffsets(ctx, topic)
-	if err != nil {
-		t.Fatal(err)
+	// Right after a restart the partitions may have no leader yet.
+	adm := kadm.NewClient(p.client(t))
+	var ends kadm.ListedOffsets
+	for {
+		var err error
+		ends, err = adm.ListEndOffsets(ctx, topic)
+		if err == nil && ends.Error() == nil {
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("end offsets of %s: %v %v", topic, err, ends.Error())
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 	want := map[int32]int64{}
 	total := int64(0)
