@@ -11,7 +11,6 @@ import (
 
 	"github.com/IBM/sarama"
 	"github.com/twmb/franz-go/pkg/kadm"
-
 )
 
 // TestKcat produces and consumes with librdkafka's kcat (installed by
