@@ -3,6 +3,7 @@ package integration
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"os/exec"
 	"strings"
@@ -76,5 +77,29 @@ func TestConsensusPluginByEnv(t *testing.T) {
 	}
 	if len(got) != n {
 		t.Fatalf("kcat read %d distinct records, want %d", len(got), n)
+	}
+}
+
+// TestConsensusPluginDataDirBackend: a data directory written by one
+// engine run as a plugin is refused by the other, with a message naming
+// both, across the process boundary.
+func TestConsensusPluginDataDirBackend(t *testing.T) {
+	p := newServeProc(t, "hashicorp", consensusPluginEnv)
+	p.start(t)
+	p.plugin(t, "consensus")
+	p.stop(t)
+	p.env = []string{consensusPluginEnv, "CHRONIK_CONSENSUS_TYPE=etcd"}
+	p.launch(t)
+	select {
+	case <-p.exited:
+	case <-time.After(30 * time.Second):
+		t.Fatalf("the broker on etcd still runs on hashicorp's data directory; its log ends:\n%s", p.logTail())
+	}
+	var ee *exec.ExitError
+	if !errors.As(p.waitErr, &ee) || ee.ExitCode() <= 0 {
+		t.Errorf("the broker exited with %v, want a non-zero exit code", p.waitErr)
+	}
+	if want := "written by the hashicorp consensus backend; the etcd backend cannot open it"; !strings.Contains(p.logText(), want) {
+		t.Errorf("the broker's log does not say %q; it ends:\n%s", want, p.logTail())
 	}
 }
