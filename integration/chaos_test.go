@@ -140,7 +140,8 @@ func chaosSeed(t testing.TB) uint64 {
 
 func checkChaos(t *testing.T, res *chaos.Result) {
 	t.Helper()
-	t.Logf("%s: %d cycles: %s\n%s", res.Backend, res.Cycles, res.Steps, chaos.Markdown([]chaos.Summary{chaos.Summarize(res)}))
+	sum := chaos.Summarize(res)
+	t.Logf("%s: %d cycles: %s\n%s", sum.Pairing, res.Cycles, res.Steps, chaos.Markdown([]chaos.Summary{sum}))
 	for _, e := range res.Errors {
 		t.Errorf("harness: %s", e)
 	}
@@ -187,8 +188,9 @@ var chronikBinary = sync.OnceValues(func() (string, error) {
 
 // TestChaosProcesses is the short version of `chronik verify`: a cluster
 // of chronik serve processes per backend, the fault kinds of the long
-// run, the same seed; then, for one backend, the storage run as a plugin
-// subprocess, with kills of the broker and of its storage plugin process.
+// run, the same seed; then, with kills of the broker and of its plugin
+// process, etcd with the storage run as a plugin subprocess and
+// hashicorp with the consensus engine run as one.
 func TestChaosProcesses(t *testing.T) {
 	bin, err := chronikBinary()
 	if err != nil {
@@ -205,7 +207,14 @@ func TestChaosProcesses(t *testing.T) {
 	})
 	t.Run("etcd-storage-plugin", func(t *testing.T) {
 		sums = append(sums, runChaosProcesses(t, chaos.RunOptions{
-			Backend: "etcd", PluginMode: config.Subprocess, Seed: seed, Cycles: 4,
+			Backend: "etcd", StorageMode: config.Subprocess, Seed: seed, Cycles: 4,
+			Kinds:  chaosKinds(chaos.KindKill, chaos.KindPluginKill),
+			Binary: bin,
+		}))
+	})
+	t.Run("hashicorp-consensus-plugin", func(t *testing.T) {
+		sums = append(sums, runChaosProcesses(t, chaos.RunOptions{
+			Backend: "hashicorp", ConsensusMode: config.Subprocess, Seed: seed, Cycles: 4,
 			Kinds:  chaosKinds(chaos.KindKill, chaos.KindPluginKill),
 			Binary: bin,
 		}))
@@ -217,8 +226,8 @@ func TestChaosProcesses(t *testing.T) {
 // directory, checks it, and logs the brokers' logs if it failed.
 func runChaosProcesses(t *testing.T, o chaos.RunOptions) chaos.Summary {
 	t.Helper()
-	if o.PluginMode != config.Subprocess && slices.Contains(o.Kinds, chaos.KindPluginKill) {
-		t.Skip("plugin-kill needs the storage run as a subprocess")
+	if o.StorageMode != config.Subprocess && o.ConsensusMode != config.Subprocess && slices.Contains(o.Kinds, chaos.KindPluginKill) {
+		t.Skip("plugin-kill needs the storage or the consensus engine run as a subprocess")
 	}
 	o.Dir, o.Logf = t.TempDir(), t.Logf
 	res, err := chaos.Run(context.Background(), o)

@@ -17,47 +17,60 @@ import (
 
 // verifyOptions are the flags of `chronik verify`.
 type verifyOptions struct {
-	backends   []string
-	storages   []string
-	modes      []string
-	pluginsDir string
-	duration   time.Duration
-	cycles     int
-	faults     []string
-	seed       uint64
-	brokers    int
-	partitions int
-	producers  int
-	dir        string
-	out        string
-	verbose    bool
+	backends []string
+	storages []string
+	// modes is --plugin-mode, where both the consensus engine and the
+	// store run; consensusModes and storageModes (--consensus-mode,
+	// --storage-mode) override it for one of them when not empty.
+	modes          []string
+	consensusModes []string
+	storageModes   []string
+	pluginsDir     string
+	duration       time.Duration
+	cycles         int
+	faults         []string
+	seed           uint64
+	brokers        int
+	partitions     int
+	producers      int
+	dir            string
+	out            string
+	verbose        bool
 }
 
 func newVerifyCmd(c cli) *cobra.Command {
 	var o verifyOptions
 	cmd := &cobra.Command{
 		Use:   "verify",
-		Short: "Check durability under faults and compare consensus backends and storages",
+		Short: "Check durability under faults and compare consensus backends, storages and plugin modes",
 		Long: "Start a cluster of `chronik serve` processes for each pairing of backend, storage and\n" +
-			"plugin mode, run idempotent acks=all producers and consumers on it while injecting the\n" +
+			"where the consensus engine and the store run (in the broker process or as plugin\n" +
+			"subprocesses), run idempotent acks=all producers and consumers on it while injecting the\n" +
 			"faults of a seeded schedule (kill -9, SIGSTOP, Raft-link partitions, latency, power loss,\n" +
-			"kill -9 of the storage plugin process), heal, drain, and check the history for lost\n" +
-			"acknowledged writes, duplicates, divergent offsets, order violations, failed sends that\n" +
-			"became visible, watermarks or committed offsets going backwards and replicas that differ\n" +
-			"byte for byte. Every pairing gets the same seed, so the same schedule. The comparison is\n" +
-			"written as Markdown and JSON; the exit code is 1 if any run found an anomaly.",
+			"kill -9 of a plugin process), heal, drain, and check the history for lost acknowledged\n" +
+			"writes, duplicates, divergent offsets, order violations, failed sends that became\n" +
+			"visible, watermarks or committed offsets going backwards and replicas that differ byte\n" +
+			"for byte. Every pairing gets the same seed, so the same schedule. The comparison is\n" +
+			"written as Markdown and JSON; the exit code is 1 if any run found an anomaly.\n\n" +
+			"Pairings: each backend with each storage and each --plugin-mode, which places the\n" +
+			"consensus engine and the store alike (the Pebble store runs only as a subprocess, so\n" +
+			"with pebble only the engine's place varies). --consensus-mode or --storage-mode places\n" +
+			"one of them on its own (the other follows --plugin-mode), and the pairings are then\n" +
+			"every backend, consensus mode, storage and storage mode. Repeated pairings run once.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runVerify(cmd, c, o) },
 	}
 	fs := cmd.Flags()
 	fs.StringSliceVar(&o.backends, "backend", []string{"etcd", "hashicorp"}, "consensus backends to run, in order")
 	fs.StringSliceVar(&o.storages, "storage", []string{chaos.StorageWAL}, "storage types to run with each backend: wal, pebble (pebble runs only as a subprocess; see --plugins-dir)")
-	fs.StringSliceVar(&o.modes, "plugin-mode", []string{string(config.InProcess)}, "where each broker runs its storage: inprocess, subprocess (a plugin child process)")
+	fs.StringSliceVar(&o.modes, "plugin-mode", []string{string(config.InProcess)}, "where each broker runs both its consensus engine and its store: inprocess, subprocess (each in a plugin child process); a list runs each mode (pebble runs as a subprocess in every mode)")
+	fs.StringSliceVar(&o.consensusModes, "consensus-mode", nil, "where each broker runs its consensus engine, instead of --plugin-mode: inprocess, subprocess (a plugin child process, chronik plugin serve consensus <backend>); pairings become the cross product with the storage modes")
+	fs.StringSliceVar(&o.storageModes, "storage-mode", nil, "where each broker runs its store, instead of --plugin-mode: inprocess, subprocess (a plugin child process; pebble runs only so); pairings become the cross product with the consensus modes")
 	fs.StringVar(&o.pluginsDir, "plugins-dir", "", "directory holding chronik-storage-pebble, passed to the brokers as plugins.dir (for --storage pebble)")
 	fs.DurationVar(&o.duration, "duration", 5*time.Minute, "how long each run (one per pairing) injects faults (0: until --cycles)")
 	fs.IntVar(&o.cycles, "cycles", 0, "fault cycles per run (0: as many as --duration allows)")
 	fs.StringSliceVar(&o.faults, "faults", []string{"kill", "pause", "partition", "powerloss"}, "fault kinds: "+strings.Join(chaos.AllKinds, ",")+
-		" (plugin-kill: kill -9 of a broker's storage plugin process, which must take the broker down; needs --plugin-mode subprocess)")
+		" (plugin-kill: kill -9 of one of a broker's plugin processes, its store's or its consensus engine's, drawn from the seed, which must take the broker down; needs a pairing with a subprocess)")
 	fs.Uint64Var(&o.seed, "seed", 0, "schedule seed (0: from the clock; printed, to replay a run)")
 	fs.IntVar(&o.brokers, "brokers", 3, "brokers per cluster")
 	fs.IntVar(&o.partitions, "partitions", 6, "partitions of the test topic")
@@ -111,23 +124,18 @@ func runVerify(cmd *cobra.Command, c cli, o verifyOptions) error {
 			fmt.Fprintf(c.stderr, time.Now().Format("15:04:05.000")+" "+format+"\n", args...)
 		}
 	}
-	// Runs of the default storage and mode only are named by their backend,
-	// as before pairings existed.
-	byBackend := !slices.ContainsFunc(runs, func(p pairing) bool { return !p.isDefault() })
 	var sums []chaos.Summary
 	failed := false
 	for _, p := range runs {
-		label, sub := p.backend, p.backend
-		if !byBackend {
-			label, sub = p.name(), p.backend+"-"+p.storage+"-"+string(p.mode)
-		}
+		label := p.name()
 		fmt.Fprintf(c.stderr, "verify: %s: running (%v, %d cycles max, faults %s)\n", label, o.duration, o.cycles, strings.Join(p.kinds, ","))
 		res, err := chaos.Run(ctx, chaos.RunOptions{
-			Backend: p.backend, Storage: p.storage, PluginMode: p.mode, PluginsDir: o.pluginsDir, Label: label,
+			Backend: p.backend, ConsensusMode: p.consensusMode,
+			Storage: p.storage, StorageMode: p.storageMode, PluginsDir: o.pluginsDir, Label: label,
 			Seed: o.seed, Cycles: o.cycles, Duration: o.duration, Kinds: p.kinds,
 			Brokers: o.brokers, Partitions: int32(o.partitions),
 			Workload: chaos.WorkloadOptions{Producers: o.producers},
-			Binary:   bin, Dir: filepath.Join(o.dir, sub), Logf: logf,
+			Binary:   bin, Dir: filepath.Join(o.dir, p.dirName()), Logf: logf,
 		})
 		if err != nil {
 			return fmt.Errorf("verify: %s: %w", label, err)
@@ -153,15 +161,8 @@ func runVerify(cmd *cobra.Command, c cli, o verifyOptions) error {
 	if err := os.MkdirAll(o.out, 0o755); err != nil {
 		return err
 	}
-	var pairFlags string
-	if !byBackend || len(o.storages) > 1 || len(o.modes) > 1 {
-		pairFlags = fmt.Sprintf(" --storage %s --plugin-mode %s", strings.Join(o.storages, ","), strings.Join(o.modes, ","))
-	}
-	if o.pluginsDir != "" {
-		pairFlags += " --plugins-dir " + o.pluginsDir
-	}
-	header := fmt.Sprintf("# chronik verify\n\n`chronik verify --backend %s%s --duration %v --cycles %d --faults %s --seed %d`\n\n",
-		strings.Join(o.backends, ","), pairFlags, o.duration, o.cycles, strings.Join(o.faults, ","), o.seed)
+	header := fmt.Sprintf("# chronik verify\n\n`chronik verify %s --duration %v --cycles %d --faults %s --seed %d`\n\n",
+		o.pairingFlags(runs), o.duration, o.cycles, strings.Join(o.faults, ","), o.seed)
 	for _, n := range notes {
 		header += "- " + n + "\n"
 	}
@@ -181,36 +182,93 @@ func runVerify(cmd *cobra.Command, c cli, o verifyOptions) error {
 	return nil
 }
 
-// pairing is one run of verify: a consensus backend, a storage type, the
-// storage's plugin mode, and the fault kinds the run injects.
-type pairing struct {
-	backend, storage string
-	mode             config.PluginMode
-	kinds            []string
+// pairingFlags are the flags of o that select runs, for the command line
+// the report shows: --backend, and the storage and mode flags unless every
+// run is the default pairing (everything in process, the WAL) and they
+// were left alone.
+func (o verifyOptions) pairingFlags(runs []pairing) string {
+	f := "--backend " + strings.Join(o.backends, ",")
+	byBackend := !slices.ContainsFunc(runs, func(p pairing) bool { return !p.isDefault() })
+	if !byBackend || len(o.storages) > 1 || len(o.modes) > 1 {
+		f += " --storage " + strings.Join(o.storages, ",") + " --plugin-mode " + strings.Join(o.modes, ",")
+	}
+	if len(o.consensusModes) > 0 {
+		f += " --consensus-mode " + strings.Join(o.consensusModes, ",")
+	}
+	if len(o.storageModes) > 0 {
+		f += " --storage-mode " + strings.Join(o.storageModes, ",")
+	}
+	if o.pluginsDir != "" {
+		f += " --plugins-dir " + o.pluginsDir
+	}
+	return f
 }
 
-func (p pairing) name() string { return chaos.PairingName(p.backend, p.storage, p.mode) }
+// pairing is one run of verify: a consensus backend and where its engine
+// runs, a storage type and where the store runs, and the fault kinds the
+// run injects.
+type pairing struct {
+	backend       string
+	consensusMode config.PluginMode
+	storage       string
+	storageMode   config.PluginMode
+	kinds         []string
+}
 
-func (p pairing) isDefault() bool { return p.storage == chaos.StorageWAL && p.mode == config.InProcess }
+// name is the pairing's column in the report (chaos.PairingName).
+func (p pairing) name() string {
+	return chaos.PairingName(p.backend, p.consensusMode, p.storage, p.storageMode)
+}
+
+// dirName is the directory under --dir that keeps the pairing's brokers:
+// its name with '/' and '+' made '-'.
+func (p pairing) dirName() string { return strings.NewReplacer("/", "-", "+", "-").Replace(p.name()) }
+
+func (p pairing) isDefault() bool {
+	return p.storage == chaos.StorageWAL && p.consensusMode == config.InProcess && p.storageMode == config.InProcess
+}
+
+// samePairing reports whether p and q run the same cluster.
+func (p pairing) samePairing(q pairing) bool {
+	return p.backend == q.backend && p.consensusMode == q.consensusMode && p.storage == q.storage && p.storageMode == q.storageMode
+}
 
 // flags are the command-line flags that select this pairing alone.
 func (p pairing) flags() string {
 	f := "--backend " + p.backend
 	if !p.isDefault() {
-		f += " --storage " + p.storage + " --plugin-mode " + string(p.mode)
+		f += " --storage " + p.storage + " --consensus-mode " + string(p.consensusMode) + " --storage-mode " + string(p.storageMode)
 	}
 	return f
 }
 
-// pairings returns the runs of o: every backend with every storage and
-// every plugin mode, in the order given, except pebble in process (the
-// Pebble store exists only as a plugin). Each run takes o.faults, except
-// that a kind a pairing cannot take is injected as a kill, so that every
-// run gets the same seeded schedule (same steps, targets and durations): a
-// plugin-kill when the storage runs in the broker process (its crash is
-// the broker's), a powerloss when the storage is not the WAL (only WAL
-// segments are cut). The notes say what was skipped or replaced. A kind
-// that no pairing can take is an error.
+// parseModes checks the plugin modes of a flag.
+func parseModes(flag string, modes []string) ([]config.PluginMode, error) {
+	var out []config.PluginMode
+	for _, m := range modes {
+		m := config.PluginMode(m)
+		if m != config.InProcess && m != config.Subprocess {
+			return nil, usageError{fmt.Errorf("verify: --%s %q: want %s or %s", flag, m, config.InProcess, config.Subprocess)}
+		}
+		out = append(out, m)
+	}
+	return out, nil
+}
+
+// pairings returns the runs of o, in the order given, each pairing once:
+// every backend with every storage and every --plugin-mode, which places
+// the consensus engine and the store alike; or, when --consensus-mode or
+// --storage-mode is given, every backend, consensus mode (that flag, else
+// --plugin-mode), storage and storage mode (likewise). The Pebble store
+// runs as a subprocess whatever the mode (it exists only as a plugin).
+//
+// Each run takes o.faults, except that a kind a pairing cannot take is
+// injected as a kill, so that every run gets the same seeded schedule
+// (same steps, targets and durations): a plugin-kill when both the engine
+// and the store run in the broker process (their crash is the broker's),
+// a powerloss when the storage is not the WAL (only WAL segments are
+// cut). The notes say what was replaced. A kind that no pairing can take
+// is an error.
 func pairings(o verifyOptions) ([]pairing, []string, error) {
 	for _, k := range o.faults {
 		if !slices.Contains(chaos.AllKinds, k) {
@@ -222,30 +280,68 @@ func pairings(o verifyOptions) ([]pairing, []string, error) {
 			return nil, nil, usageError{fmt.Errorf("verify: --storage %q: want %s or %s", s, chaos.StorageWAL, chaos.StoragePebble)}
 		}
 	}
-	for _, m := range o.modes {
-		if m := config.PluginMode(m); m != config.InProcess && m != config.Subprocess {
-			return nil, nil, usageError{fmt.Errorf("verify: --plugin-mode %q: want %s or %s", m, config.InProcess, config.Subprocess)}
+	modes, err := parseModes("plugin-mode", o.modes)
+	if err != nil {
+		return nil, nil, err
+	}
+	consensusModes, err := parseModes("consensus-mode", o.consensusModes)
+	if err != nil {
+		return nil, nil, err
+	}
+	storageModes, err := parseModes("storage-mode", o.storageModes)
+	if err != nil {
+		return nil, nil, err
+	}
+	// Each entry places the engine and the store: alike, or all the
+	// combinations of the two lists.
+	type place struct{ consensus, storage config.PluginMode }
+	var places []place
+	if len(consensusModes) == 0 && len(storageModes) == 0 {
+		for _, m := range modes {
+			places = append(places, place{m, m})
+		}
+	} else {
+		if len(consensusModes) == 0 {
+			consensusModes = modes
+		}
+		if len(storageModes) == 0 {
+			storageModes = modes
+		}
+		for _, cm := range consensusModes {
+			for _, sm := range storageModes {
+				places = append(places, place{cm, sm})
+			}
 		}
 	}
 	var (
 		out   []pairing
 		notes []string
 	)
+	note := func(n string) {
+		if !slices.Contains(notes, n) {
+			notes = append(notes, n)
+		}
+	}
 	for _, b := range o.backends {
 		for _, s := range o.storages {
-			for _, m := range o.modes {
-				p := pairing{backend: b, storage: s, mode: config.PluginMode(m)}
-				if s == chaos.StoragePebble && p.mode == config.InProcess {
-					notes = append(notes, fmt.Sprintf("%s skipped: the Pebble store runs only as a plugin subprocess", p.name()))
+			for _, pl := range places {
+				p := pairing{backend: b, consensusMode: pl.consensus, storage: s, storageMode: pl.storage}
+				if s == chaos.StoragePebble && p.storageMode != config.Subprocess {
+					if slices.Contains(o.storageModes, string(config.InProcess)) {
+						note("--storage-mode inprocess does not apply to pebble: the Pebble store runs only as a plugin subprocess")
+					}
+					p.storageMode = config.Subprocess
+				}
+				if slices.ContainsFunc(out, p.samePairing) {
 					continue
 				}
 				for _, k := range o.faults {
 					switch {
-					case k == chaos.KindPluginKill && p.mode != config.Subprocess:
-						notes = append(notes, fmt.Sprintf("%s: plugin-kill injected as kill (the storage runs in the broker process: its crash is the broker's)", p.name()))
+					case k == chaos.KindPluginKill && p.consensusMode != config.Subprocess && p.storageMode != config.Subprocess:
+						note(fmt.Sprintf("%s: plugin-kill injected as kill (the consensus engine and the storage run in the broker process: their crash is the broker's)", p.name()))
 						k = chaos.KindKill
 					case k == chaos.KindPowerLoss && s != chaos.StorageWAL:
-						notes = append(notes, fmt.Sprintf("%s: powerloss injected as kill (power loss is simulated on WAL segments only)", p.name()))
+						note(fmt.Sprintf("%s: powerloss injected as kill (power loss is simulated on WAL segments only)", p.name()))
 						k = chaos.KindKill
 					}
 					p.kinds = append(p.kinds, k)
@@ -255,13 +351,13 @@ func pairings(o verifyOptions) ([]pairing, []string, error) {
 		}
 	}
 	if len(out) == 0 {
-		return nil, nil, usageError{errors.New("verify: no pairing of --backend, --storage and --plugin-mode can run (pebble runs only with --plugin-mode subprocess)")}
+		return nil, nil, usageError{errors.New("verify: --backend, --storage and the mode flags make no pairing")}
 	}
 	for _, k := range o.faults {
 		if !slices.ContainsFunc(out, func(p pairing) bool { return slices.Contains(p.kinds, k) }) {
 			switch k {
 			case chaos.KindPluginKill:
-				return nil, nil, usageError{fmt.Errorf("verify: fault %s kills the storage plugin process of a broker: it needs --plugin-mode %s", k, config.Subprocess)}
+				return nil, nil, usageError{fmt.Errorf("verify: fault %s kills a plugin process of a broker: it needs a pairing that runs the consensus engine or the store as a subprocess (--plugin-mode, --consensus-mode or --storage-mode %s, or --storage %s)", k, config.Subprocess, chaos.StoragePebble)}
 			case chaos.KindPowerLoss:
 				return nil, nil, usageError{fmt.Errorf("verify: fault %s cuts what a WAL had not fsynced: it needs --storage %s", k, chaos.StorageWAL)}
 			}

@@ -96,8 +96,11 @@ type Fault struct {
 	// Led are the partitions the faulted brokers led when it started (for
 	// kill, pause, powerloss, plugin-kill): their failover time is measured.
 	Led []int32
-	// Exit is, for a plugin-kill, how the broker exited once its storage
-	// plugin was gone: "exit 1", "panic", ...
+	// Plugin is, for a plugin-kill, the plugin killed: PluginStorage or
+	// PluginConsensus.
+	Plugin string
+	// Exit is, for a plugin-kill, how the broker exited once its plugin
+	// was gone: "exit 1", "panic", ...
 	Exit string
 	// Elected is when metadata first named a leader other than the
 	// faulted brokers for every Led partition (zero if not during the

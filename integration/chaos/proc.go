@@ -63,13 +63,17 @@ type ProcOptions struct {
 	Binary    string
 	Brokers   int    // default 3
 	Consensus string // etcd (default) or hashicorp
+	// ConsensusMode is consensus.plugin.mode: inprocess (default) or
+	// subprocess (the engine runs in a child process of each broker,
+	// `chronik plugin serve consensus <type>`).
+	ConsensusMode config.PluginMode
 	// Storage is the store type: wal (default) or pebble (an external
-	// plugin: PluginMode must be subprocess and PluginsDir must hold
+	// plugin: StorageMode must be subprocess and PluginsDir must hold
 	// chronik-storage-pebble).
 	Storage string
-	// PluginMode is storage.plugin.mode: inprocess (default) or
+	// StorageMode is storage.plugin.mode: inprocess (default) or
 	// subprocess (the store runs in a child process of each broker).
-	PluginMode config.PluginMode
+	StorageMode config.PluginMode
 	// PluginsDir is plugins.dir, where external plugins are found.
 	PluginsDir string
 	// Dir holds each broker's config, data and log (broker-N.yaml,
@@ -127,8 +131,11 @@ func StartProc(ctx context.Context, opts ProcOptions) (*ProcCluster, error) {
 	if opts.Storage == "" {
 		opts.Storage = StorageWAL
 	}
-	if opts.PluginMode == "" {
-		opts.PluginMode = config.InProcess
+	if opts.StorageMode == "" {
+		opts.StorageMode = config.InProcess
+	}
+	if opts.ConsensusMode == "" {
+		opts.ConsensusMode = config.InProcess
 	}
 	if opts.Logf == nil {
 		opts.Logf = func(string, ...any) {}
@@ -197,10 +204,7 @@ func (c *ProcCluster) config(b *procBroker) string {
 	fmt.Fprintf(&s, "protocol: {type: kafka, listen: %q}\n", b.kafka)
 	fmt.Fprintf(&s, "kafka: {advertised: %q}\n", b.kafka)
 	fmt.Fprintf(&s, "broker: {default_replication_factor: %d, balance_interval: 1s}\n", min(3, len(c.brokers)))
-	var plugin string
-	if c.opts.PluginMode != config.InProcess {
-		plugin = fmt.Sprintf(", plugin: {mode: %s}", c.opts.PluginMode)
-	}
+	plugin := pluginKey(c.opts.StorageMode)
 	switch c.opts.Storage {
 	case StorageWAL:
 		// Small segments: rolls, seals and recycling happen within a run.
@@ -214,13 +218,22 @@ func (c *ProcCluster) config(b *procBroker) string {
 	if c.opts.PluginsDir != "" {
 		fmt.Fprintf(&s, "plugins: {dir: %q}\n", c.opts.PluginsDir)
 	}
-	fmt.Fprintf(&s, "consensus: {type: %s}\n", c.opts.Consensus)
+	fmt.Fprintf(&s, "consensus: {type: %s%s}\n", c.opts.Consensus, pluginKey(c.opts.ConsensusMode))
 	fmt.Fprintf(&s, "telemetry: {prometheus_listen: %q, debug: true, log_level: info}\n", b.metrics)
 	if c.opts.Config != "" {
 		s.WriteString(c.opts.Config)
 		s.WriteString("\n")
 	}
 	return s.String()
+}
+
+// pluginKey is the plugin key of a component section in mode, after a
+// comma ("" for the default, in process).
+func pluginKey(mode config.PluginMode) string {
+	if mode == config.InProcess {
+		return ""
+	}
+	return fmt.Sprintf(", plugin: {mode: %s}", mode)
 }
 
 func (c *ProcCluster) broker(id int32) (*procBroker, error) {
@@ -332,10 +345,11 @@ func (c *ProcCluster) signal(id int32, sig syscall.Signal) error {
 	return nil
 }
 
-// Kill SIGKILLs broker id and waits for it to exit. A storage plugin
-// process outlives it briefly: it notices that its broker is gone, closes
-// its store and exits. Kill waits for that too (up to pluginExitLimit),
-// so that a restarted broker finds its data directory unlocked.
+// Kill SIGKILLs broker id and waits for it to exit. Its plugin processes
+// outlive it briefly: each notices that its broker is gone, closes its
+// store or stops its engine, and exits. Kill waits for that too (up to
+// pluginExitLimit), so that a restarted broker finds its data directory
+// unlocked.
 func (c *ProcCluster) Kill(id int32) error {
 	pid := c.pid(id)
 	if err := c.signal(id, syscall.SIGKILL); err != nil {
@@ -352,16 +366,16 @@ func (c *ProcCluster) Resume(id int32) error { return c.signal(id, syscall.SIGCO
 
 // PowerLoss SIGKILLs broker id, then drops what its WAL had not fsynced
 // (wal.SimulatePowerLoss, from the sync marks the brokers are configured
-// to write). A storage plugin process is killed in the same instant (the
-// broker's process group), as a power cut would: left alone, it would
-// close its store, syncing what the cut must lose.
+// to write). Its plugin processes are killed in the same instant (the
+// broker's process group), as a power cut would: left alone, a storage
+// plugin would close its store, syncing what the cut must lose.
 func (c *ProcCluster) PowerLoss(id int32, rng *rand.Rand) (string, error) {
 	if c.opts.Storage != StorageWAL {
 		return "", fmt.Errorf("chaos: powerloss simulates a WAL's unsynced writes; broker %d's storage is %s", id, c.opts.Storage)
 	}
 	pid := c.pid(id)
 	var err error
-	if c.opts.PluginMode == config.Subprocess {
+	if len(c.Plugins()) > 0 {
 		err = c.killGroup(id)
 	} else {
 		err = c.signal(id, syscall.SIGKILL)
@@ -556,8 +570,8 @@ func httpGet(ctx context.Context, u string) ([]byte, error) {
 }
 
 // Close resumes paused brokers, heals the network, stops every broker
-// (SIGTERM, then SIGKILL after 15 s), waits for their storage plugin
-// processes to end, and closes the proxies.
+// (SIGTERM, then SIGKILL after 15 s), waits for their plugin processes
+// to end, and closes the proxies.
 func (c *ProcCluster) Close() error {
 	var wg sync.WaitGroup
 	for _, b := range c.brokers {

@@ -138,3 +138,10 @@ func isStoragePlugin(p osProc, path string) bool {
 	}
 	return p.exe() == want
 }
+
+// isConsensusPlugin reports whether p is a consensus plugin process:
+// chronik serving a built-in engine (`chronik plugin serve consensus
+// <type>`).
+func isConsensusPlugin(p osProc) bool {
+	return strings.Contains(p.cmdline(), "plugin serve consensus")
+}

@@ -39,6 +39,9 @@ func TestProcChildren(t *testing.T) {
 	if !isStoragePlugin(p, path) || isStoragePlugin(p, "") {
 		t.Errorf("isStoragePlugin by executable %s: %v, by nothing: %v; want true, false", path, isStoragePlugin(p, path), isStoragePlugin(p, ""))
 	}
+	if isConsensusPlugin(p) {
+		t.Errorf("isConsensusPlugin(%q) = true", p.cmdline())
+	}
 	if p.gone() {
 		t.Fatal("a running child is gone")
 	}
@@ -48,5 +51,44 @@ func TestProcChildren(t *testing.T) {
 	}
 	if left := waitGone(context.Background(), []osProc{p}, 5*time.Second); len(left) > 0 {
 		t.Errorf("a killed child is not gone after 5 s")
+	}
+}
+
+// A plugin process is told apart by its command line: chronik re-executes
+// itself as `chronik plugin serve <kind> <type>`.
+func TestPluginByCmdline(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("reads /proc")
+	}
+	sh, err := exec.LookPath("sh")
+	if err != nil {
+		t.Skip(err)
+	}
+	for _, tc := range []struct {
+		kind               string
+		storage, consensus bool
+	}{
+		{"storage", true, false},
+		{"consensus", false, true},
+	} {
+		// "; :" keeps sh from exec'ing sleep, so that the process keeps
+		// its command line.
+		cmd := exec.Command(sh, "-c", "sleep 30; :", "chronik", "plugin", "serve", tc.kind, "etcd")
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+		p := osProc{pid: cmd.Process.Pid}
+		// Start returns once the exec has begun; the command line is
+		// there a moment later.
+		for deadline := time.Now().Add(5 * time.Second); p.cmdline() == "" && time.Now().Before(deadline); {
+			time.Sleep(time.Millisecond)
+		}
+		if got := isStoragePlugin(p, ""); got != tc.storage {
+			t.Errorf("isStoragePlugin(%q) = %v, want %v", p.cmdline(), got, tc.storage)
+		}
+		if got := isConsensusPlugin(p); got != tc.consensus {
+			t.Errorf("isConsensusPlugin(%q) = %v, want %v", p.cmdline(), got, tc.consensus)
+		}
 	}
 }

@@ -13,12 +13,13 @@ import (
 
 // Summary is one run's line of the comparison, as written to JSON.
 type Summary struct {
-	// Pairing names the run's backend, storage and plugin mode:
-	// "etcd · wal · subprocess".
+	// Pairing names the run's backend, consensus mode, storage and
+	// storage mode (see PairingName): "etcd/consensus-plugin+wal-plugin".
 	Pairing       string         `json:"pairing"`
 	Backend       string         `json:"backend"`
+	ConsensusMode string         `json:"consensus_mode"`
 	Storage       string         `json:"storage"`
-	PluginMode    string         `json:"plugin_mode"`
+	StorageMode   string         `json:"storage_mode"`
 	Seed          uint64         `json:"seed"`
 	Cycles        int            `json:"cycles"`
 	FaultsByKind  map[string]int `json:"faults_by_kind"`
@@ -36,16 +37,18 @@ type Summary struct {
 	ElectionMaxMs float64        `json:"new_leader_max_ms"`
 	ElectionsSeen int            `json:"new_leaders_measured"`
 	Elections     int64          `json:"elections"`
-	PluginExits   map[string]int `json:"plugin_kill_exits,omitempty"` // how brokers exited after a plugin-kill
-	Reads         int            `json:"reads_checked"`
-	Watermarks    int            `json:"watermarks_checked"`
-	Commits       int            `json:"commits_checked"`
-	Replicas      int            `json:"replicas_compared"`
-	Anomalies     int            `json:"anomalies"`
-	AnomalyKinds  map[string]int `json:"anomalies_by_kind"`
-	Errors        []string       `json:"harness_errors,omitempty"`
-	Pass          bool           `json:"pass"`
-	Dir           string         `json:"dir,omitempty"`
+	// PluginExits counts how brokers exited after a plugin-kill, by the
+	// plugin killed (storage, consensus), then by exit ("exit 1", ...).
+	PluginExits  map[string]map[string]int `json:"plugin_kill_exits,omitempty"`
+	Reads        int                       `json:"reads_checked"`
+	Watermarks   int                       `json:"watermarks_checked"`
+	Commits      int                       `json:"commits_checked"`
+	Replicas     int                       `json:"replicas_compared"`
+	Anomalies    int                       `json:"anomalies"`
+	AnomalyKinds map[string]int            `json:"anomalies_by_kind"`
+	Errors       []string                  `json:"harness_errors,omitempty"`
+	Pass         bool                      `json:"pass"`
+	Dir          string                    `json:"dir,omitempty"`
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
@@ -53,8 +56,9 @@ func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 // Summarize condenses a result.
 func Summarize(r *Result) Summary {
 	s := Summary{
-		Pairing: PairingName(r.Backend, r.Storage, r.PluginMode),
-		Backend: r.Backend, Storage: r.Storage, PluginMode: string(r.PluginMode),
+		Pairing: PairingName(r.Backend, r.ConsensusMode, r.Storage, r.StorageMode),
+		Backend: r.Backend, ConsensusMode: string(r.ConsensusMode),
+		Storage: r.Storage, StorageMode: string(r.StorageMode),
 		Seed: r.Seed, Cycles: r.Cycles,
 		FaultsByKind:  map[string]int{},
 		DurationSec:   r.Stats.Duration.Seconds(),
@@ -88,22 +92,44 @@ func Summarize(r *Result) Summary {
 	return s
 }
 
-// PairingName names a run by its backend, storage and plugin mode
-// ("etcd · wal · subprocess"); empty storage and mode are the defaults.
-func PairingName(backend, storage string, mode config.PluginMode) string {
+// PairingName names a run by its backend, where the consensus engine
+// runs, its storage and where the storage runs: the backend alone when
+// everything runs in the broker process with the WAL ("etcd"), then
+// "/consensus-plugin" when the engine runs as a plugin subprocess, and
+// "+<storage>-plugin" when the store does ("+<storage>" for a store other
+// than the WAL in process): "etcd/consensus-plugin", "etcd+wal-plugin",
+// "hashicorp/consensus-plugin+pebble-plugin". Empty storage and modes
+// are the defaults (wal, in process).
+func PairingName(backend string, consensusMode config.PluginMode, storage string, storageMode config.PluginMode) string {
+	name := backend
+	if consensusMode == config.Subprocess {
+		name += "/consensus-plugin"
+	}
 	if storage == "" {
 		storage = StorageWAL
 	}
-	if mode == "" {
-		mode = config.InProcess
+	switch {
+	case storageMode == config.Subprocess:
+		name += "+" + storage + "-plugin"
+	case storage != StorageWAL:
+		name += "+" + storage
 	}
-	return backend + " · " + storage + " · " + string(mode)
+	return name
 }
 
-// defaultPairing reports whether s ran the default storage and mode (the
-// WAL, in process).
+// defaultPairing reports whether s ran everything in the broker process
+// with the WAL.
 func (s Summary) defaultPairing() bool {
-	return (s.Storage == "" || s.Storage == StorageWAL) && (s.PluginMode == "" || s.PluginMode == string(config.InProcess))
+	inProcess := func(m string) bool { return m == "" || m == string(config.InProcess) }
+	return (s.Storage == "" || s.Storage == StorageWAL) && inProcess(s.ConsensusMode) && inProcess(s.StorageMode)
+}
+
+// where says where a component runs, for the table.
+func where(mode string) string {
+	if mode == string(config.Subprocess) {
+		return "plugin subprocess"
+	}
+	return "in process"
 }
 
 // JSON is the comparison as indented JSON.
@@ -114,8 +140,9 @@ func JSON(runs []Summary) ([]byte, error) {
 }
 
 // Markdown is the comparison as a Markdown table, one column per run,
-// named by its backend when every run has the default storage and plugin
-// mode, and by its pairing otherwise.
+// named by its pairing (PairingName: the backend alone when everything
+// runs in process with the WAL). Unless every run is such, two rows say
+// where each run's consensus engine and storage ran.
 func Markdown(runs []Summary) string {
 	byBackend := true
 	for _, s := range runs {
@@ -132,7 +159,7 @@ func Markdown(runs []Summary) string {
 	b.WriteString("| |")
 	for _, s := range runs {
 		name := s.Pairing
-		if byBackend || name == "" {
+		if name == "" {
 			name = s.Backend
 		}
 		b.WriteString(" " + name + " |")
@@ -142,6 +169,16 @@ func Markdown(runs []Summary) string {
 		b.WriteString("---:|")
 	}
 	b.WriteString("\n")
+	if !byBackend {
+		row("consensus engine", func(s Summary) string { return s.Backend + ", " + where(s.ConsensusMode) })
+		row("storage", func(s Summary) string {
+			st := s.Storage
+			if st == "" {
+				st = StorageWAL
+			}
+			return st + ", " + where(s.StorageMode)
+		})
+	}
 	row("seed", func(s Summary) string { return fmt.Sprint(s.Seed) })
 	row("fault cycles", func(s Summary) string { return fmt.Sprint(s.Cycles) })
 	row("faults", func(s Summary) string { return kinds(s.FaultsByKind) })
@@ -159,7 +196,7 @@ func Markdown(runs []Summary) string {
 	})
 	row("elections (leader epochs gained)", func(s Summary) string { return fmt.Sprint(s.Elections) })
 	if slices.ContainsFunc(runs, func(s Summary) bool { return s.FaultsByKind[KindPluginKill] > 0 }) {
-		row("plugin-kill: how the broker exited", func(s Summary) string { return counts(s.PluginExits, ": ") })
+		row("plugin-kill: how the broker exited", func(s Summary) string { return pluginExits(s.PluginExits) })
 	}
 	row("checked: reads / watermarks / commits / replicas", func(s Summary) string {
 		return fmt.Sprintf("%d / %d / %d / %d", s.Reads, s.Watermarks, s.Commits, s.Replicas)
@@ -178,6 +215,24 @@ func Markdown(runs []Summary) string {
 		return "**FAIL**"
 	})
 	return b.String()
+}
+
+// pluginExits lists how brokers exited after each plugin was killed:
+// "consensus plugin: exit 1 ×2; storage plugin: exit 1 ×1, panic ×1".
+func pluginExits(m map[string]map[string]int) string {
+	var ks []string
+	for k := range m {
+		ks = append(ks, k)
+	}
+	sort.Strings(ks)
+	var parts []string
+	for _, k := range ks {
+		parts = append(parts, k+" plugin: "+counts(m[k], " ×"))
+	}
+	if len(parts) == 0 {
+		return "-"
+	}
+	return strings.Join(parts, "; ")
 }
 
 // kinds lists the counts of m by key: "kill 3, pause 2".

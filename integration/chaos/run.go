@@ -27,13 +27,17 @@ const (
 // RunOptions configure one run: one backend, one seeded fault schedule.
 type RunOptions struct {
 	Backend string // consensus backend: etcd or hashicorp
-	// Storage, PluginMode and PluginsDir say how a cluster of processes
+	// ConsensusMode says where a cluster of processes runs the consensus
+	// engine (see ProcOptions): in the broker process (default) or as a
+	// plugin subprocess.
+	ConsensusMode config.PluginMode
+	// Storage, StorageMode and PluginsDir say how a cluster of processes
 	// stores its logs (see ProcOptions): wal (default) or pebble, in the
 	// broker process (default) or as a plugin subprocess.
-	Storage    string
-	PluginMode config.PluginMode
-	PluginsDir string
-	// Label names the run in the log (default Backend).
+	Storage     string
+	StorageMode config.PluginMode
+	PluginsDir  string
+	// Label names the run in the log (default: its PairingName).
 	Label string
 	Seed  uint64
 	// Cycles is the number of faults to inject; Duration, when set, ends
@@ -62,14 +66,15 @@ type RunOptions struct {
 
 // Result is what one run found.
 type Result struct {
-	Backend    string
-	Storage    string
-	PluginMode config.PluginMode
-	Seed       uint64
-	Cycles     int      // faults injected and healed
-	Steps      []string // the faults, as injected
-	Report     Report
-	Stats      Stats
+	Backend       string
+	ConsensusMode config.PluginMode
+	Storage       string
+	StorageMode   config.PluginMode
+	Seed          uint64
+	Cycles        int      // faults injected and healed
+	Steps         []string // the faults, as injected
+	Report        Report
+	Stats         Stats
 	// Errors are failures of the harness itself (a broker that would not
 	// restart, a drain that did not finish): the run proves nothing then.
 	Errors []string
@@ -99,11 +104,14 @@ func Run(ctx context.Context, o RunOptions) (*Result, error) {
 	if o.Storage == "" {
 		o.Storage = StorageWAL
 	}
-	if o.PluginMode == "" {
-		o.PluginMode = config.InProcess
+	if o.StorageMode == "" {
+		o.StorageMode = config.InProcess
+	}
+	if o.ConsensusMode == "" {
+		o.ConsensusMode = config.InProcess
 	}
 	if o.Label == "" {
-		o.Label = o.Backend
+		o.Label = PairingName(o.Backend, o.ConsensusMode, o.Storage, o.StorageMode)
 	}
 	if err := checkKinds(o); err != nil {
 		return nil, err
@@ -132,8 +140,8 @@ func Run(ctx context.Context, o RunOptions) (*Result, error) {
 			return nil, err
 		}
 		c, err = StartProc(ctx, ProcOptions{
-			Binary: o.Binary, Brokers: o.Brokers, Consensus: o.Backend,
-			Storage: o.Storage, PluginMode: o.PluginMode, PluginsDir: o.PluginsDir,
+			Binary: o.Binary, Brokers: o.Brokers, Consensus: o.Backend, ConsensusMode: o.ConsensusMode,
+			Storage: o.Storage, StorageMode: o.StorageMode, PluginsDir: o.PluginsDir,
 			Dir: o.Dir, Logf: logf,
 		})
 	}
@@ -142,9 +150,12 @@ func Run(ctx context.Context, o RunOptions) (*Result, error) {
 	}
 	defer c.Close()
 	if _, ok := c.(PluginKiller); !ok && slices.Contains(o.Kinds, KindPluginKill) {
-		return nil, fmt.Errorf("chaos: fault %s: the %s cluster cannot kill a storage plugin process", KindPluginKill, o.Label)
+		return nil, fmt.Errorf("chaos: fault %s: the %s cluster cannot kill a plugin process", KindPluginKill, o.Label)
 	}
-	res := &Result{Backend: o.Backend, Storage: o.Storage, PluginMode: o.PluginMode, Seed: o.Seed, Dir: o.Dir}
+	res := &Result{
+		Backend: o.Backend, ConsensusMode: o.ConsensusMode, Storage: o.Storage, StorageMode: o.StorageMode,
+		Seed: o.Seed, Dir: o.Dir,
+	}
 	fail := func(format string, args ...any) {
 		msg := fmt.Sprintf(format, args...)
 		logf("ERROR %s", msg)
@@ -270,15 +281,15 @@ func downBrokers(c Cluster) []string {
 }
 
 // checkKinds refuses the fault kinds o's cluster cannot take, and a
-// storage that cannot run in o's plugin mode.
+// storage that cannot run in o's storage mode.
 func checkKinds(o RunOptions) error {
-	if o.Storage != StorageWAL && o.Storage != "memory" && o.PluginMode != config.Subprocess {
+	if o.Storage != StorageWAL && o.Storage != "memory" && o.StorageMode != config.Subprocess {
 		return fmt.Errorf("chaos: storage %s is an external plugin: it runs only as a subprocess (storage.plugin.mode: %s)", o.Storage, config.Subprocess)
 	}
 	for _, k := range o.Kinds {
 		switch {
-		case k == KindPluginKill && o.PluginMode != config.Subprocess:
-			return fmt.Errorf("chaos: fault %s kills a broker's storage plugin process: it needs the storage run as a subprocess (storage.plugin.mode: %s), not %s", k, config.Subprocess, o.PluginMode)
+		case k == KindPluginKill && o.StorageMode != config.Subprocess && o.ConsensusMode != config.Subprocess:
+			return fmt.Errorf("chaos: fault %s kills a broker's plugin process: it needs the storage or the consensus engine run as a subprocess (storage.plugin.mode or consensus.plugin.mode: %s); both run in process", k, config.Subprocess)
 		case k == KindPowerLoss && o.Storage != StorageWAL:
 			return fmt.Errorf("chaos: fault %s cuts what a WAL had not fsynced (from its sync marks): it needs storage %s, not %s", k, StorageWAL, o.Storage)
 		}
@@ -287,8 +298,21 @@ func checkKinds(o RunOptions) error {
 }
 
 // inject applies one step and undoes it after s.For. A ForcedError of
-// the cluster goes to forced, and the step goes on.
+// the cluster goes to forced, and the step goes on. rng is the step's own
+// generator: a plugin-kill draws from it which of the cluster's plugins
+// it kills, a power loss what it cuts.
 func inject(ctx context.Context, c Cluster, adm *kadm.Client, cl *kgo.Client, s Step, rng *rand.Rand, logf, forced func(string, ...any)) (Fault, error) {
+	var plugin string
+	if s.Kind == KindPluginKill {
+		// The plugin to kill is the step generator's first draw, so that
+		// it depends on the seed and the step alone.
+		pk, ok := c.(PluginKiller)
+		if !ok || len(pk.Plugins()) == 0 {
+			return Fault{Kind: s.Kind}, errors.New("the cluster runs no plugin process to kill")
+		}
+		plugins := pk.Plugins()
+		plugin = plugins[rng.IntN(len(plugins))]
+	}
 	brokers := slices.Clone(s.Brokers)
 	if s.Leader {
 		lead, _ := leaderMap(ctx, adm)
@@ -301,7 +325,7 @@ func inject(ctx context.Context, c Cluster, adm *kadm.Client, cl *kgo.Client, s 
 	// What the victims lead, as a broker that is not one of them sees it
 	// (the same broker watchElection asks).
 	lead, _ := leaderMapFrom(ctx, cl, bystander(c.Size(), brokers))
-	f := Fault{Kind: s.Kind, Brokers: brokers}
+	f := Fault{Kind: s.Kind, Brokers: brokers, Plugin: plugin}
 	var undo func() error
 	switch s.Kind {
 	case KindKill, KindPause, KindPowerLoss, KindPluginKill:
@@ -330,12 +354,9 @@ func inject(ctx context.Context, c Cluster, adm *kadm.Client, cl *kgo.Client, s 
 			}
 			undo = func() error { return c.Start(id) }
 		case KindPluginKill:
-			pk, ok := c.(PluginKiller)
-			if !ok {
-				return f, fmt.Errorf("the cluster cannot kill a storage plugin process")
-			}
+			f.Detail = fmt.Sprintf("%s plugin of broker %d for %v", f.Plugin, id, s.For.Round(time.Millisecond))
 			var k PluginKill
-			k, err = pk.KillPlugin(id)
+			k, err = c.(PluginKiller).KillPlugin(id, f.Plugin)
 			if !k.At.IsZero() {
 				f.Start = k.At // not the look-up of the plugin before it
 			}

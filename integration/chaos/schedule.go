@@ -15,9 +15,12 @@ const (
 	KindPartition = "partition" // cut Raft links (see Variant), heal after Step.For
 	KindLatency   = "latency"   // add latency to every Raft link for Step.For
 	KindPowerLoss = "powerloss" // SIGKILL, lose the unsynced WAL tail, restart after Step.For
-	// KindPluginKill SIGKILLs a broker's storage plugin process; the
-	// broker must exit by itself, and is restarted after Step.For. Only
-	// for a storage run as a subprocess (storage.plugin.mode: subprocess).
+	// KindPluginKill SIGKILLs one of a broker's plugin processes (its
+	// store's or its consensus engine's, drawn from the run's seed when
+	// both run as subprocesses); the broker must exit by itself, and is
+	// restarted after Step.For. Only for a cluster that runs at least one
+	// of them as a subprocess (storage.plugin.mode or
+	// consensus.plugin.mode: subprocess).
 	KindPluginKill = "plugin-kill"
 )
 

@@ -29,9 +29,10 @@ type Stats struct {
 	ElectionTimes            []time.Duration
 	ElectionP50, ElectionMax time.Duration
 	Elections                int64 // copied from the History
-	// PluginKillExits counts how brokers exited after a plugin-kill
+	// PluginKillExits counts how brokers exited after a plugin-kill, by
+	// the plugin killed (PluginStorage, PluginConsensus), then by exit
 	// ("exit 1", "panic", ...; see PluginKill.Exit).
-	PluginKillExits map[string]int
+	PluginKillExits map[string]map[string]int
 }
 
 // ComputeStats computes the figures of h.
@@ -52,9 +53,12 @@ func ComputeStats(h *History) Stats {
 	for _, f := range h.Faults {
 		if f.Kind == KindPluginKill && f.Exit != "" {
 			if st.PluginKillExits == nil {
-				st.PluginKillExits = map[string]int{}
+				st.PluginKillExits = map[string]map[string]int{}
 			}
-			st.PluginKillExits[f.Exit]++
+			if st.PluginKillExits[f.Plugin] == nil {
+				st.PluginKillExits[f.Plugin] = map[string]int{}
+			}
+			st.PluginKillExits[f.Plugin][f.Exit]++
 		}
 		if len(f.Led) == 0 {
 			continue

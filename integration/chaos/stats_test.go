@@ -1,6 +1,7 @@
 package chaos
 
 import (
+	"reflect"
 	"slices"
 	"testing"
 	"time"
@@ -43,6 +44,20 @@ func TestComputeStats(t *testing.T) {
 	if want := []time.Duration{30 * time.Millisecond, 400 * time.Millisecond}; !slices.Equal(st.ElectionTimes, want) ||
 		st.ElectionP50 != 30*time.Millisecond || st.ElectionMax != 400*time.Millisecond {
 		t.Errorf("elections %v p50 %v max %v", st.ElectionTimes, st.ElectionP50, st.ElectionMax)
+	}
+}
+
+func TestComputeStatsPluginExits(t *testing.T) {
+	h := &History{Faults: []Fault{
+		{Kind: KindPluginKill, Plugin: PluginConsensus, Exit: "exit 1"},
+		{Kind: KindPluginKill, Plugin: PluginStorage, Exit: "exit 1"},
+		{Kind: KindPluginKill, Plugin: PluginConsensus, Exit: "panic"},
+		{Kind: KindPluginKill, Plugin: PluginConsensus, Exit: "exit 1"},
+		{Kind: KindKill},
+	}}
+	want := map[string]map[string]int{PluginConsensus: {"exit 1": 2, "panic": 1}, PluginStorage: {"exit 1": 1}}
+	if got := ComputeStats(h).PluginKillExits; !reflect.DeepEqual(got, want) {
+		t.Errorf("plugin-kill exits %v, want %v", got, want)
 	}
 }
 
