@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Measures Chronik brokers run as separate processes (`chronik serve`), with
-# their storage in process or as a plugin subprocess, and prints one
-# markdown table. See docs/BENCHMARKS.md.
+# their storage and their consensus engine in process or as plugin
+# subprocesses, and prints one markdown table. See docs/BENCHMARKS.md.
 #
 #   scripts/bench-plugins.sh                  the full matrix, 200000 records each
 #   scripts/bench-plugins.sh -n 20000         a quick run (about a minute)
 #   scripts/bench-plugins.sh --sizes 1 --variants "wal-inprocess wal-subprocess"
+#   scripts/bench-plugins.sh --variants consensus   the four engine pairings
 #
 # It builds chronik and the Pebble plugin (plugins/examples/storage-pebble)
 # into a temporary directory, measures kfake once as the baseline (chronik
@@ -21,14 +22,21 @@
 #   4. runs `chronik bench --brokers ... --targets external`;
 #   5. reads the peak RSS (VmHWM) of each broker process and of its plugin
 #      child, then stops them (SIGTERM).
-# Per broker values are joined with "/". Ratios are records/s over the
-# wal-inprocess run of the same size.
+# A variant is STORAGE-MODE, or STORAGE-MODE/ENGINE-MODE to choose the
+# consensus engine and where it runs (default etcd-inprocess), e.g.
+# wal-inprocess/hashicorp-subprocess; "consensus" stands for the four
+# pairings of etcd and hashicorp, in process and as subprocesses, over the
+# WAL in process. Per broker values are joined with "/". Ratios are
+# records/s over the run of the same size and engine with everything in
+# process (wal-inprocess/ENGINE-inprocess).
 #
 # Options (or the environment variable in brackets):
 #   -n, --records N     records per run [RECORDS, default 200000]
 #   --sizes "1 3"       broker counts [SIZES]
 #   --variants "..."    of wal-inprocess, wal-subprocess, wal-subprocess-mtls,
-#                       pebble-subprocess [VARIANTS, default the first, second and last]
+#                       pebble-subprocess, each with an optional /ENGINE-MODE,
+#                       or consensus [VARIANTS, default wal-inprocess wal-subprocess
+#                       pebble-subprocess]
 #   --dir DIR           where data directories go; must not be tmpfs [BENCH_DIR,
 #                       default: a temporary directory, or ./.bench-plugins if /tmp is tmpfs]
 #   --no-drop-caches    do not drop the page cache [DROP_CACHES=0]
@@ -62,12 +70,27 @@ while [ $# -gt 0 ]; do
     *) echo "bench-plugins: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
 done
+expanded=()
 for v in $variants; do
-  case $v in
+  if [ "$v" = consensus ]; then
+    expanded+=(wal-inprocess/etcd-inprocess wal-inprocess/etcd-subprocess wal-inprocess/hashicorp-inprocess wal-inprocess/hashicorp-subprocess)
+    continue
+  fi
+  case ${v%%/*} in
     wal-inprocess|wal-subprocess|wal-subprocess-mtls|pebble-subprocess) ;;
     *) echo "bench-plugins: unknown variant $v" >&2; exit 2 ;;
   esac
+  case $v in
+    */*)
+      case ${v#*/} in
+        etcd-inprocess|etcd-subprocess|hashicorp-inprocess|hashicorp-subprocess) ;;
+        *) echo "bench-plugins: unknown engine in variant $v" >&2; exit 2 ;;
+      esac
+      expanded+=("$v") ;;
+    *) expanded+=("$v/etcd-inprocess") ;;
+  esac
 done
+variants=${expanded[*]}
 command -v jq >/dev/null || { echo "bench-plugins: needs jq" >&2; exit 2; }
 
 if [ -z "$base_dir" ]; then
@@ -145,9 +168,11 @@ fi
 
 # run SIZE VARIANT: one measurement, appended to $results.
 run() {
-  local n=$1 variant=$2 dir=$work/$1-$2 i
-  local storage=${variant%%-*} mode=${variant#*-}
-  local sets=(--set "storage.type=$storage" --set "plugins.dir=$work/bin/plugins")
+  local n=$1 variant=$2 dir=$work/$1-${2//\//-} i
+  local svariant=${variant%%/*} evariant=${variant#*/}
+  local storage=${svariant%%-*} mode=${svariant#*-}
+  local sets=(--set "storage.type=$storage" --set "plugins.dir=$work/bin/plugins"
+    --set "consensus.type=${evariant%%-*}" --set "consensus.plugin.mode=${evariant#*-}")
   case $mode in
     inprocess) sets+=(--set storage.plugin.mode=inprocess) ;;
     subprocess) sets+=(--set storage.plugin.mode=subprocess) ;;
@@ -189,15 +214,13 @@ run() {
   done
   local starts=() plugin_pids=()
   for i in $(seq 0 $((n - 1))); do
-    local line
-    line=$(jq -c 'select(.msg == "storage plugin started")' "$dir/broker-$((i + 1)).log" 2>/dev/null | head -1)
-    if [ -n "$line" ]; then
-      starts+=("$(jq -r '.took / 1e6 | round' <<<"$line")")
-      plugin_pids+=("$(jq -r '.pid' <<<"$line")")
-    else
-      starts+=(-)
-      plugin_pids+=("$(pgrep -P "${run_pids[$i]}" | head -1 || true)")
-    fi
+    local took=() kind line
+    for kind in storage consensus; do
+      line=$(jq -c --arg m "$kind plugin started" 'select(.msg == $m)' "$dir/broker-$((i + 1)).log" 2>/dev/null | head -1)
+      if [ -n "$line" ]; then took+=("$(jq -r '.took / 1e6 | round' <<<"$line")"); fi
+    done
+    if [ "${#took[@]}" -gt 0 ]; then starts+=("$(join + "${took[@]}")"); else starts+=(-); fi
+    plugin_pids+=("$(pgrep -P "${run_pids[$i]}" | tr '\n' ' ' || true)")
   done
   log "$n broker(s), $variant: bench, $records records"
   local addrs
@@ -209,11 +232,9 @@ run() {
   local broker_rss=() plugin_rss=()
   for i in $(seq 0 $((n - 1))); do
     broker_rss+=("$(mib_status "${run_pids[$i]}" VmHWM)")
-    if [ -n "${plugin_pids[$i]}" ]; then
-      plugin_rss+=("$(mib_status "${plugin_pids[$i]}" VmHWM)")
-    else
-      plugin_rss+=(-)
-    fi
+    local rss=() pp
+    for pp in ${plugin_pids[$i]}; do rss+=("$(mib_status "$pp" VmHWM)"); done
+    if [ "${#rss[@]}" -gt 0 ]; then plugin_rss+=("$(join + "${rss[@]}")"); else plugin_rss+=(-); fi
   done
   for p in "${run_pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
   for p in "${run_pids[@]}"; do
@@ -225,7 +246,7 @@ run() {
     for k in "${!pids[@]}"; do [ "${pids[$k]}" = "$p" ] && unset 'pids[k]'; done
   done
   local start_col=-
-  if [ "$mode" != inprocess ]; then start_col=$(join / "${starts[@]}"); fi
+  if [ "$mode" != inprocess ] || [ "${evariant#*-}" != inprocess ]; then start_col=$(join / "${starts[@]}"); fi
   jq -r --arg t "$variant" --arg n "$n" --arg s "$start_col" --arg b "$(join / "${broker_rss[@]}")" --arg p "$(join / "${plugin_rss[@]}")" \
     '.results[0] | [$t, $n, .produce.records_per_sec, .produce.mb_per_sec, .consume.records_per_sec, .consume.mb_per_sec, .produce.p50_ms, .produce.p99_ms, $s, $b, $p] | @tsv' \
     "$dir/bench.json" >>"$results"
@@ -241,21 +262,23 @@ done
 echo
 echo "$records records of 1024 bytes per run; $(nproc) CPUs; $(uname -r); data in $base_dir"
 echo
-echo "| brokers | storage | produce MB/s | consume MB/s | p50 ms | p99 ms | produce vs wal-inprocess | consume vs wal-inprocess | plugin start ms | broker RSS MiB | plugin RSS MiB |"
+echo "| brokers | storage/engine | produce MB/s | consume MB/s | p50 ms | p99 ms | produce vs in process | consume vs in process | plugin start ms | broker RSS MiB | plugin RSS MiB |"
 echo "|--------:|---------|-------------:|-------------:|-------:|-------:|----:|----:|----:|----:|----:|"
 awk -F'\t' '
-  { row[NR] = $0; if ($1 == "wal-inprocess") { base_p[$2] = $3; base_c[$2] = $5 } }
+  function engine(v) { sub(/^[^\/]*\//, "", v); sub(/-.*/, "", v); return v }
+  { row[NR] = $0; if ($1 ~ /^wal-inprocess\/[a-z]+-inprocess$/) { base_p[$2 engine($1)] = $3; base_c[$2 engine($1)] = $5 } }
   function ratio(v, b) { return b > 0 ? sprintf("%.2fx", v / b) : "-" }
   END {
     for (i = 1; i <= NR; i++) {
       split(row[i], f, "\t")
       plugin = f[11]
-      if (f[1] == "kfake" || f[1] == "wal-inprocess") plugin = "-"
+      if (f[1] == "kfake") plugin = "-"
+      k = f[2] engine(f[1])
       printf "| %s | %s | %.1f | %.1f | %.1f | %.1f | %s | %s | %s | %s | %s |\n",
         f[1] == "kfake" ? "-" : f[2], f[1], f[4], f[6], f[7], f[8],
-        f[1] == "kfake" ? "-" : ratio(f[3], base_p[f[2]]), f[1] == "kfake" ? "-" : ratio(f[5], base_c[f[2]]),
+        f[1] == "kfake" ? "-" : ratio(f[3], base_p[k]), f[1] == "kfake" ? "-" : ratio(f[5], base_c[k]),
         f[9], f[10], plugin
     }
   }' "$results"
 echo
-echo "broker RSS: peak (VmHWM) of each chronik serve process; plugin RSS: of its storage plugin child. kfake runs inside chronik bench."
+echo "broker RSS: peak (VmHWM) of each chronik serve process; plugin RSS: of its plugin children (storage+consensus); plugin start: from each \"plugin started\" log line (storage+consensus). kfake runs inside chronik bench."
