@@ -119,7 +119,7 @@ func StartConsensus(ctx context.Context, o ConsensusOptions, p consensus.Params)
 	}
 	register := func(s *grpc.Server) {
 		consensuspb.RegisterHostServer(s, &hostServer{e: e})
-		storagepb.RegisterStoreServer(s, remote.NewBorrowedServer(p.Store, o.Logger))
+		storagepb.RegisterStoreServer(s, remote.NewBorrowedServer(p.Store, o.Logger, e.written))
 	}
 	var id uint32
 	if o.InProcess != nil {
@@ -545,9 +545,12 @@ func (e *Engine) hostCall(req *consensuspb.HostRequest) *consensuspb.HostRespons
 		var es []consensus.Entry
 		var l storage.Log
 		if l, err = e.store.Log(g.id); err == nil {
-			es, err = op.Apply.Decode(l)
+			es, err = op.Apply.Decode(g.unapplied.get, l)
 		}
 		if err == nil {
+			if len(es) > 0 {
+				g.unapplied.applied(es[len(es)-1].Index)
+			}
 			err = g.sm.Apply(ctx, es)
 		}
 	case *consensuspb.HostRequest_Snapshot:
@@ -600,6 +603,8 @@ type Group struct {
 	leadMu  sync.Mutex
 	floor   uint64
 	stopped atomic.Bool
+
+	unapplied unapplied
 }
 
 var _ consensus.Group = (*Group)(nil)

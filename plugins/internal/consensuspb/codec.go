@@ -56,9 +56,11 @@ func EntriesOf(es []consensus.Entry, stored func(index, term uint64) bool) *Entr
 	return out
 }
 
-// Decode returns the entries; those marked stored are read from log,
-// which must hold them at their index with their term, as normal entries.
-func (x *Entries) Decode(log storage.Log) ([]consensus.Entry, error) {
+// Decode returns the entries; those marked stored are found by cached
+// (the data of the entry at index with term, if at hand) or read from
+// log, which must hold them at their index with their term, as normal
+// entries.
+func (x *Entries) Decode(cached func(index, term uint64) ([]byte, bool), log storage.Log) ([]consensus.Entry, error) {
 	in := x.GetEntries()
 	es := make([]consensus.Entry, len(in))
 	for i := 0; i < len(in); {
@@ -68,9 +70,17 @@ func (x *Entries) Decode(log storage.Log) ([]consensus.Entry, error) {
 			i++
 			continue
 		}
+		if d, ok := cached(e.GetIndex(), e.GetTerm()); ok {
+			es[i] = consensus.Entry{Index: e.GetIndex(), Term: e.GetTerm(), Data: d}
+			i++
+			continue
+		}
 		// A run of stored entries with consecutive indexes: one read.
 		j := i + 1
 		for j < len(in) && in[j].GetStored() && in[j].GetIndex() == in[j-1].GetIndex()+1 {
+			if _, ok := cached(in[j].GetIndex(), in[j].GetTerm()); ok {
+				break
+			}
 			j++
 		}
 		lo, hi := e.GetIndex(), in[j-1].GetIndex()+1

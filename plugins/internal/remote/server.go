@@ -31,6 +31,9 @@ type storeServer struct {
 	// borrowed: the store is the host's (served to a consensus plugin),
 	// opened before and closed after; Open and Close leave it alone.
 	borrowed bool
+	// onWrite, if set, sees every write the store applied, its entries'
+	// data in buffers of their own (the received message's).
+	onWrite func([]storage.GroupWrite)
 }
 
 // Server serves a store over the storage protocol.
@@ -46,12 +49,14 @@ func NewServer(f storage.Factory, log *slog.Logger) *Server {
 }
 
 // NewBorrowedServer serves st, which the caller opened and will close: a
-// broker's store, served to its consensus plugin.
-func NewBorrowedServer(st storage.Store, log *slog.Logger) *Server {
+// broker's store, served to its consensus plugin. onWrite (if not nil) is
+// called with every write the store applied, in each group's order; the
+// entries' data are the received message's and may be kept.
+func NewBorrowedServer(st storage.Store, log *slog.Logger, onWrite func([]storage.GroupWrite)) *Server {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &storeServer{store: st, log: log, borrowed: true}
+	return &storeServer{store: st, log: log, borrowed: true, onWrite: onWrite}
 }
 
 var errNotOpen = storage.Errorf(storage.CodeClosed, "the store is not open")
@@ -227,7 +232,9 @@ func (s *storeServer) write(ctx context.Context, req *storagepb.WriteRequest) *s
 	if err == nil {
 		var ws []storage.GroupWrite
 		if ws, err = groupWrites(req); err == nil {
-			err = st.Write(ctx, ws, req.GetSync())
+			if err = st.Write(ctx, ws, req.GetSync()); err == nil && s.onWrite != nil {
+				s.onWrite(ws)
+			}
 		}
 	}
 	resp.Status = storagepb.StatusOf(err)
