@@ -81,9 +81,9 @@ type Engine struct {
 	node  consensus.NodeID
 	addr  string
 	store storage.Store // the broker's, served to the plugin
-	log  *slog.Logger
-	rpc  consensuspb.EngineClient
-	proc *process
+	log   *slog.Logger
+	rpc   consensuspb.EngineClient
+	proc  *process
 	// stopBack stops the services served to the plugin.
 	stopBack func()
 
