@@ -8,7 +8,6 @@ import (
 	"os/signal"
 	"sync/atomic"
 	"syscall"
-	"time"
 
 	"github.com/hashicorp/go-plugin"
 	"google.golang.org/grpc"
@@ -39,6 +38,9 @@ type ConsensusPlugin struct {
 	plugin.NetRPCUnsupportedPlugin
 	Factory consensus.Factory
 	Logger  *slog.Logger
+	// OnHostLost is called when the connection back to the broker breaks
+	// while the engine runs (ServeConsensus: exit at once).
+	OnHostLost func(error)
 
 	srv atomic.Pointer[remote.EngineServer]
 }
@@ -56,6 +58,7 @@ func (p *ConsensusPlugin) GRPCServer(b *plugin.GRPCBroker, s *grpc.Server) error
 	srv := remote.NewEngineServer(p.Factory, p.Logger, func(id uint32) (*grpc.ClientConn, error) {
 		return b.DialWithOptions(id, GRPCDialOptions()...)
 	})
+	srv.OnHostLost = p.OnHostLost
 	p.srv.Store(srv)
 	consensuspb.RegisterEngineServer(s, srv)
 	return nil
@@ -78,13 +81,17 @@ func ServeConsensus(f consensus.Factory) {
 		fmt.Fprintf(stderr, "chronik consensus plugin: %v\n", err)
 		os.Exit(1)
 	}
-	p := &ConsensusPlugin{Factory: f, Logger: log}
-	go watchParentOf(log, "stopping the engine", func() {
-		if s := p.srv.Load(); s != nil {
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			defer cancel()
-			_ = s.ShutdownEngine(ctx)
-		}
+	// A broker that is gone (killed) takes its engine with it at once, as
+	// it would an engine in its process: an engine left running would
+	// keep heartbeating as leader, holding off the election its peers
+	// need, while it can persist nothing. Nothing of the broker's is lost:
+	// the store is the broker's, and what it synced is on disk.
+	p := &ConsensusPlugin{Factory: f, Logger: log, OnHostLost: func(err error) {
+		log.Error("the connection to the broker broke; exiting", "err", err)
+		os.Exit(3)
+	}}
+	go watchParentOf(log, "exiting", func() {
+		// As above: no orderly stop of an engine whose broker is gone.
 	})
 	defer profile(log)()
 	plugin.Serve(&plugin.ServeConfig{

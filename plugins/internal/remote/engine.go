@@ -49,6 +49,11 @@ type EngineServer struct {
 	host  *CallStream[consensuspb.HostRequest, consensuspb.HostResponse]
 	sms   sync.Map // consensus.GroupID -> *smProxy
 	ready atomic.Pointer[consensus.Engine]
+
+	// OnHostLost, if set, is called (once) when the connection back to
+	// the broker breaks while the engine runs: the broker is gone.
+	OnHostLost func(error)
+	lostOnce   sync.Once
 }
 
 // NewEngineServer returns the server of a consensus plugin; dial connects
@@ -115,7 +120,14 @@ func (s *EngineServer) Open(ctx context.Context, req *consensuspb.OpenRequest) (
 	if err != nil {
 		return fail(consensus.Errorf(consensus.CodeInternal, "host calls: %v", err))
 	}
-	host := NewCallStream(hs.Send, hs.Recv,
+	recv := func() (*consensuspb.HostResponse, error) {
+		r, err := hs.Recv()
+		if err != nil && s.ctx.Err() == nil && s.OnHostLost != nil {
+			s.lostOnce.Do(func() { s.OnHostLost(err) })
+		}
+		return r, err
+	}
+	host := NewCallStream(hs.Send, recv,
 		func(r *consensuspb.HostRequest, id uint64) { r.Id = id },
 		func(r *consensuspb.HostResponse) uint64 { return r.GetId() })
 	srpc := storagepb.NewStoreClient(conn)
