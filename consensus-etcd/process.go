@@ -2,6 +2,8 @@ package etcd
 
 import (
 	"context"
+	"slices"
+	"sync"
 
 	"go.etcd.io/raft/v3"
 	pb "go.etcd.io/raft/v3/raftpb"
@@ -94,24 +96,51 @@ func (e *Engine) process(h *held) {
 }
 
 // finish applies and advances each persisted group, then runs after.
+// Groups with entries to apply do so concurrently when there are several:
+// each calls its own state machine, which may be slow to answer (a
+// broker across a process boundary, when the engine runs as a plugin),
+// and one group's apply need not wait for another's.
 func (e *Engine) finish(ws []work) {
+	var busy []*work
 	for i := range ws {
 		w := &ws[i]
-		if w.halted {
-			continue
+		if w.hasReady && !w.halted && (len(w.rd.CommittedEntries) > 0 || !raft.IsEmptySnap(w.rd.Snapshot)) {
+			busy = append(busy, w)
 		}
-		g := w.g
-		if w.hasReady {
-			if err := g.apply(w); err != nil {
-				e.log.Error("etcd: state machine failed; stopping group", "group", uint64(g.id), "err", err)
-				g.halt(consensus.Errorf(consensus.CodeInternal, "group %d: apply: %w", g.id, err), w)
-				continue
-			}
-			g.readStates(w.rd.ReadStates)
-			g.rn.Advance(w.rd)
-		}
-		g.after()
 	}
+	if len(busy) < 2 {
+		for i := range ws {
+			e.finishOne(&ws[i])
+		}
+		return
+	}
+	var wg sync.WaitGroup
+	for _, w := range busy {
+		wg.Go(func() { e.finishOne(w) })
+	}
+	for i := range ws {
+		if w := &ws[i]; !slices.Contains(busy, w) {
+			e.finishOne(w)
+		}
+	}
+	wg.Wait()
+}
+
+func (e *Engine) finishOne(w *work) {
+	if w.halted {
+		return
+	}
+	g := w.g
+	if w.hasReady {
+		if err := g.apply(w); err != nil {
+			e.log.Error("etcd: state machine failed; stopping group", "group", uint64(g.id), "err", err)
+			g.halt(consensus.Errorf(consensus.CodeInternal, "group %d: apply: %w", g.id, err), w)
+			return
+		}
+		g.readStates(w.rd.ReadStates)
+		g.rn.Advance(w.rd)
+	}
+	g.after()
 }
 
 // step feeds the group's inbox to its RawNode.
