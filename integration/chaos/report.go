@@ -4,7 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
-	"sort"
+	"maps"
 	"strings"
 	"time"
 
@@ -220,13 +220,8 @@ func Markdown(runs []Summary) string {
 // pluginExits lists how brokers exited after each plugin was killed:
 // "consensus plugin: exit 1 ×2; storage plugin: exit 1 ×1, panic ×1".
 func pluginExits(m map[string]map[string]int) string {
-	var ks []string
-	for k := range m {
-		ks = append(ks, k)
-	}
-	sort.Strings(ks)
 	var parts []string
-	for _, k := range ks {
+	for _, k := range slices.Sorted(maps.Keys(m)) {
 		parts = append(parts, k+" plugin: "+counts(m[k], " ×"))
 	}
 	if len(parts) == 0 {
@@ -240,13 +235,8 @@ func kinds(m map[string]int) string { return counts(m, " ") }
 
 // counts lists the counts of m by key, each key then sep then its count.
 func counts(m map[string]int, sep string) string {
-	var ks []string
-	for k := range m {
-		ks = append(ks, k)
-	}
-	sort.Strings(ks)
 	var parts []string
-	for _, k := range ks {
+	for _, k := range slices.Sorted(maps.Keys(m)) {
 		parts = append(parts, fmt.Sprintf("%s%s%d", k, sep, m[k]))
 	}
 	if len(parts) == 0 {
