@@ -3,8 +3,8 @@ package chaos
 import (
 	"encoding/json"
 	"fmt"
-	"slices"
 	"maps"
+	"slices"
 	"strings"
 	"time"
 
