@@ -9,19 +9,23 @@ import (
 
 // writer coalesces the synced writes of every group of the engine (log
 // appends from StoreLogs, state blobs from the StableStore and snapshots)
-// into shared Store.Write calls: while one Write (and its fsync) is in
-// progress, the writes that arrive queue up and go together in the next.
-// Writes of one group keep their order; a batch holds at most one write per
-// group, so that a store never sees two GroupWrites of a group in one call.
+// into shared Store.Write calls: while Writes (and their fsyncs) are in
+// progress, the writes that arrive queue up and go together in the next
+// (up to maxInflightWrites batches at once). Writes of one group keep their
+// order: a batch holds at most one write per group, and a group's next
+// write waits until its previous one is done, so that a store never sees
+// two GroupWrites of a group in one call or in two concurrent ones.
 type writer struct {
 	store storage.Store
 	wake  chan struct{}
 	done  chan struct{}
 	wg    sync.WaitGroup
 
-	mu     sync.Mutex
-	queue  []*writeReq
-	closed bool
+	mu       sync.Mutex
+	queue    []*writeReq
+	busy     map[storage.GroupID]bool // groups with a write in flight
+	inflight int                      // batches in flight
+	closed   bool
 }
 
 type writeReq struct {
@@ -31,7 +35,7 @@ type writeReq struct {
 }
 
 func newWriter(st storage.Store) *writer {
-	w := &writer{store: st, wake: make(chan struct{}, 1), done: make(chan struct{})}
+	w := &writer{store: st, wake: make(chan struct{}, 1), done: make(chan struct{}), busy: map[storage.GroupID]bool{}}
 	w.wg.Go(w.run)
 	return w
 }
@@ -65,46 +69,82 @@ func (w *writer) close() {
 
 func (w *writer) run() {
 	for {
+		w.dispatch()
 		select {
 		case <-w.wake:
 		case <-w.done:
-			w.flushAll()
-			return
+			// Write what is queued; the batches in flight end on their own
+			// (close waits for them).
+			for {
+				w.mu.Lock()
+				queued := len(w.queue)
+				w.mu.Unlock()
+				if queued == 0 {
+					return
+				}
+				w.dispatch()
+				<-w.wake // a batch ended: room for the next
+			}
 		}
-		w.flushAll()
 	}
 }
 
-// flushAll writes batches until the queue is empty.
-func (w *writer) flushAll() {
+// maxInflightWrites is how many batches may be in flight at once. More
+// than one keeps the store busy while a batch's answer travels back (a
+// round trip to the broker when the engine runs as a plugin) and while
+// the library handles it; a group is in at most one of them.
+const maxInflightWrites = 4
+
+// dispatch starts batches while there is room: each takes the first
+// queued write of every group that has none in flight, in queue order;
+// the writes it leaves keep their order.
+func (w *writer) dispatch() {
 	for {
 		w.mu.Lock()
-		q := w.queue
-		w.queue = nil
-		w.mu.Unlock()
-		if len(q) == 0 {
+		if w.inflight >= maxInflightWrites || len(w.queue) == 0 {
+			w.mu.Unlock()
 			return
 		}
-		for len(q) > 0 {
-			q = w.flush(q)
+		taken := make(map[storage.GroupID]bool, len(w.queue))
+		var batch, rest []*writeReq
+		for _, r := range w.queue {
+			g := r.w.Group
+			if taken[g] || w.busy[g] {
+				taken[g] = true
+				rest = append(rest, r)
+				continue
+			}
+			taken[g] = true
+			batch = append(batch, r)
 		}
+		if len(batch) == 0 {
+			w.mu.Unlock()
+			return
+		}
+		w.queue = rest
+		for _, r := range batch {
+			w.busy[r.w.Group] = true
+		}
+		w.inflight++
+		w.mu.Unlock()
+		w.wg.Go(func() {
+			w.writeBatch(batch)
+			w.mu.Lock()
+			for _, r := range batch {
+				delete(w.busy, r.w.Group)
+			}
+			w.inflight--
+			w.mu.Unlock()
+			select {
+			case w.wake <- struct{}{}:
+			default:
+			}
+		})
 	}
 }
 
-// flush writes the first write of each group in q (in queue order, up to
-// a second write of a group already in the batch) and returns the rest.
-func (w *writer) flush(q []*writeReq) []*writeReq {
-	seen := make(map[storage.GroupID]bool, len(q))
-	batch := q[:0:0]
-	var rest []*writeReq
-	for i, r := range q {
-		if seen[r.w.Group] {
-			rest = append(rest, q[i:]...)
-			break
-		}
-		seen[r.w.Group] = true
-		batch = append(batch, r)
-	}
+// writeBatch writes a batch (at most one write per group) with one sync.
+func (w *writer) writeBatch(batch []*writeReq) {
 	ws := make([]storage.GroupWrite, len(batch))
 	for i, r := range batch {
 		ws[i] = r.w
@@ -116,11 +156,10 @@ func (w *writer) flush(q []*writeReq) []*writeReq {
 			r.err = w.store.Write(context.Background(), []storage.GroupWrite{r.w}, true)
 			close(r.done)
 		}
-		return rest
+		return
 	}
 	for _, r := range batch {
 		r.err = err
 		close(r.done)
 	}
-	return rest
 }
