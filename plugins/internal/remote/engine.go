@@ -192,8 +192,9 @@ func (s *EngineServer) StartGroup(_ context.Context, req *consensuspb.GroupReque
 		}
 		return consensuspb.StatusOf(err), nil
 	}
-	// The engine may have reported this node's leadership before the
-	// group was reachable through eng.Group: tell the broker now.
+	p.group.Store(&g)
+	// The engine may have reported this node's leadership while the group
+	// was starting: tell the broker now.
 	if t := p.told.Load(); t != 0 && g.Leading(t) {
 		p.leading(t)
 	}
@@ -252,16 +253,19 @@ func (s *EngineServer) shutdown(ctx context.Context) error {
 // ShutdownEngine stops the engine, if open: when the broker is gone.
 func (s *EngineServer) ShutdownEngine(ctx context.Context) error { return s.shutdown(ctx) }
 
+// group is the started group id (as StartGroup returned it; a stopped
+// one answers as the engine's stopped groups do), found without the
+// engine's lock (see smProxy.group).
 func (s *EngineServer) group(id uint64) (consensus.Group, error) {
-	eng, err := s.engine()
-	if err != nil {
+	if _, err := s.engine(); err != nil {
 		return nil, err
 	}
-	g, ok := eng.Group(consensus.GroupID(id))
-	if !ok {
-		return nil, consensus.Errorf(consensus.CodeStopped, "group %d is not running", id)
+	if p := s.sm(consensus.GroupID(id)); p != nil {
+		if g, ok := p.started(); ok {
+			return g, nil
+		}
 	}
-	return g, nil
+	return nil, consensus.Errorf(consensus.CodeStopped, "group %d is not running", id)
 }
 
 // Calls answers the Propose and ReadBarrier calls of the broker.
@@ -340,6 +344,21 @@ type smProxy struct {
 	id consensus.GroupID
 	// told is the term the broker was told this node leads (0: none).
 	told atomic.Uint64
+	// group is the engine's group once StartGroup returned it. The proxy
+	// asks it, not the engine: an engine may hold its lock across a
+	// StartGroup (both built-ins do), which as a plugin reads the store
+	// through the broker, and every other group's leader report and
+	// state write would wait for it.
+	group atomic.Pointer[consensus.Group]
+}
+
+// started is the group, once StartGroup returned it.
+func (p *smProxy) started() (consensus.Group, bool) {
+	g := p.group.Load()
+	if g == nil {
+		return nil, false
+	}
+	return *g, true
 }
 
 func (p *smProxy) call(req *consensuspb.HostRequest) (*consensuspb.HostResponse, error) {
@@ -388,15 +407,13 @@ func (p *smProxy) LeaderChanged(ctx context.Context, leader consensus.NodeID, te
 		// told first, Leading after: a step-down after this check finds
 		// told set and tells the broker (see stepDownStore).
 		p.told.Store(term)
-		if eng, err := p.s.engine(); err == nil {
-			if g, ok := eng.Group(p.id); ok {
-				leading = g.Leading(term)
-				if !leading {
-					// The engine may report its leadership before its
-					// Leading says so (it is only bound to turn false in
-					// time): watch for it.
-					go p.awaitLeading(g, term)
-				}
+		if g, ok := p.started(); ok {
+			leading = g.Leading(term)
+			if !leading {
+				// The engine may report its leadership before its
+				// Leading says so (it is only bound to turn false in
+				// time): watch for it.
+				go p.awaitLeading(g, term)
 			}
 		}
 	}
@@ -447,15 +464,11 @@ func (p *smProxy) stepDown() error {
 	if t == 0 {
 		return nil
 	}
-	eng, err := p.s.engine()
-	if err != nil {
-		return nil
-	}
-	g, ok := eng.Group(p.id)
+	g, ok := p.started()
 	if !ok || g.Leading(t) {
-		// Not found: the group is still starting (or stopped). The
-		// broker was then never told it leads: that takes the engine's
-		// Leading, read through a group it can find.
+		// Not started: the broker was never told this group leads (that
+		// takes the engine's Leading, read through the started group);
+		// the check after StartGroup covers what happened meanwhile.
 		return nil
 	}
 	if _, err := p.call(&consensuspb.HostRequest{Op: &consensuspb.HostRequest_StepDown{StepDown: t}}); err != nil {
