@@ -183,8 +183,8 @@ func TestConfigErrors(t *testing.T) {
 		},
 		{
 			name: "subprocess plugins",
-			args: []string{"--set", "storage.plugin.mode=subprocess", "--set", "storage.segment_size=12", "--set", "consensus.plugin.mode=subprocess"},
-			want: []string{"wal: segment_size 12 out of range", "consensus.plugin.mode: subprocess is not implemented yet"},
+			args: []string{"--set", "storage.plugin.mode=subprocess", "--set", "storage.segment_size=12", "--set", "consensus.plugin.mode=subprocess", "--set", "consensus.election_ticks=0"},
+			want: []string{"wal: segment_size 12 out of range", "etcd: election_ticks"},
 		},
 		{
 			name: "bad flag",
