@@ -36,7 +36,25 @@ type store struct {
 	// onTerm is called (under mu, in the caller's goroutine) when the
 	// library persists a new current term.
 	onTerm func(term uint64)
+
+	// ra are the last runs of entries read ahead by GetLog (see there).
+	raMu  sync.Mutex
+	ra    [readAheadRuns][]storage.Entry
+	raAt  int    // the next run to replace
+	raGen uint64 // counts dropReadAhead: a read that overlaps one is not kept
 }
+
+// GetLog reads ahead: the library reads the log one entry at a time (a
+// leader sending entries to a follower, a follower checking the entry
+// before an append), and through a store in another process (the engine
+// run as a plugin) each of those reads would be a round trip. One read
+// brings the next readAheadEntries (at most readAheadBytes); a few runs
+// are kept, as a leader reads for each follower from a different place.
+const (
+	readAheadEntries = 64
+	readAheadBytes   = 1 << 20
+	readAheadRuns    = 4
+)
 
 var (
 	_ raft.LogStore          = (*store)(nil)
@@ -94,7 +112,31 @@ func (s *store) GetLog(i uint64, out *raft.Log) error {
 	if tail > 0 && i > tail {
 		return raft.ErrLogNotFound
 	}
-	es, err := s.log.Entries(i, i+1, 0)
+	first, err := s.log.FirstIndex()
+	if err != nil {
+		return err
+	}
+	if i < first {
+		return raft.ErrLogNotFound
+	}
+	if e, ok := s.readAhead(i); ok {
+		return toRaft(&e, out)
+	}
+	last, err := s.log.LastIndex()
+	if err != nil {
+		return err
+	}
+	if tail > 0 {
+		last = min(last, tail)
+	}
+	hi := min(i+readAheadEntries, last+1)
+	if hi <= i {
+		return raft.ErrLogNotFound
+	}
+	s.raMu.Lock()
+	gen := s.raGen
+	s.raMu.Unlock()
+	es, err := s.log.Entries(i, hi, readAheadBytes)
 	switch storage.CodeOf(err) {
 	case storage.CodeOK:
 	case storage.CodeCompacted, storage.CodeUnavailable:
@@ -102,10 +144,46 @@ func (s *store) GetLog(i uint64, out *raft.Log) error {
 	default:
 		return err
 	}
-	if len(es) != 1 {
+	if len(es) == 0 || es[0].Index != i {
 		return raft.ErrLogNotFound
 	}
+	s.raMu.Lock()
+	if s.raGen == gen { // no part of the log was replaced meanwhile
+		s.ra[s.raAt] = es
+		s.raAt = (s.raAt + 1) % readAheadRuns
+	}
+	s.raMu.Unlock()
 	return toRaft(&es[0], out)
+}
+
+// readAhead returns entry i from the runs read ahead.
+func (s *store) readAhead(i uint64) (storage.Entry, bool) {
+	s.raMu.Lock()
+	defer s.raMu.Unlock()
+	for _, run := range s.ra {
+		if len(run) > 0 && i >= run[0].Index && i < run[0].Index+uint64(len(run)) {
+			return run[i-run[0].Index], true
+		}
+	}
+	return storage.Entry{}, false
+}
+
+// dropReadAhead forgets the runs read ahead from index i on: the log is
+// replaced from there. It is called before and after the replacing write,
+// so that no read made in between is kept.
+func (s *store) dropReadAhead(i uint64) {
+	s.raMu.Lock()
+	defer s.raMu.Unlock()
+	s.raGen++
+	for k, run := range s.ra {
+		if len(run) > 0 && run[0].Index+uint64(len(run)) > i {
+			if i <= run[0].Index {
+				s.ra[k] = nil
+			} else {
+				s.ra[k] = run[:i-run[0].Index]
+			}
+		}
+	}
 }
 
 // StoreLog stores one entry.
@@ -125,6 +203,8 @@ func (s *store) StoreLogs(logs []*raft.Log) error {
 		}
 		es[i] = e
 	}
+	s.dropReadAhead(es[0].Index)
+	defer s.dropReadAhead(es[0].Index)
 	if err := s.w.write(storage.GroupWrite{Group: s.group, Entries: es}); err != nil {
 		return fmt.Errorf("hashicorp: group %d: store entries %d-%d: %w", s.group, es[0].Index, es[len(es)-1].Index, err)
 	}
@@ -156,6 +236,7 @@ func (s *store) DeleteRange(lo, hi uint64) error {
 	}
 	if hi >= last || (s.tail > 0 && hi >= s.tail) {
 		s.tail = lo - 1
+		s.dropReadAhead(lo)
 	}
 	return nil
 }
