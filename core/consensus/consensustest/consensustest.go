@@ -47,7 +47,7 @@
 //     which everything committed is applied again identically; a follower
 //     partitioned away while the others Compact catches up through a
 //     snapshot (Restore) and ends identical; 200 groups on 3 nodes each
-//     elect a leader and commit.
+//     elect a leader and commit (Capabilities.ManyGroups changes the number).
 //   - Leading is Raft's live answer: it names at most one leader per term
 //     (with Status and LeaderChanged); with one of three nodes stopped, a
 //     node that leads a later term got the old leader's vote, so from then
@@ -124,6 +124,11 @@ type Capabilities struct {
 	// suite restarts a node by closing its store and opening it again.
 	// Otherwise it restarts the engine over the store left open.
 	PersistentStore bool
+	// ManyGroups is how many groups ManyGroups starts on its 3 nodes (0:
+	// 200). A run that puts more than the engines in the test process (a
+	// plugin's shim) may need fewer to stay within the liveness bounds
+	// under the race detector.
+	ManyGroups int
 
 	_ struct{}
 }

@@ -495,7 +495,10 @@ func testSnapshotCatchUp(t *testing.T, s *suite) {
 // testManyGroups: 200 groups on 3 nodes each elect a leader and commit. It
 // reports goroutines per group and idle traffic per group.
 func testManyGroups(t *testing.T, s *suite) {
-	const groups = 200
+	groups := 200
+	if s.caps.ManyGroups > 0 {
+		groups = s.caps.ManyGroups
+	}
 	c := newCluster(t, s, 3, clusterOpts{})
 	all := c.ids()
 	runtime.GC()
@@ -540,7 +543,7 @@ func testManyGroups(t *testing.T, s *suite) {
 	for _, g := range gs {
 		c.waitConverged(g, all)
 	}
-	perGroup := float64(runtime.NumGoroutine()-base) / groups
+	perGroup := float64(runtime.NumGoroutine()-base) / float64(groups)
 	t.Logf("%s: goroutines per group: %.2f for the 3 replicas in this process (%.2f per replica)",
 		s.be.Name, perGroup, perGroup/3)
 
@@ -554,7 +557,7 @@ func testManyGroups(t *testing.T, s *suite) {
 	d := c.net.Stats().Sub(s0)
 	secs := window.Seconds()
 	t.Logf("%s: idle traffic per group: %.2f chunks/s, %.1f bytes/s (in all: %.0f chunks/s, %.0f bytes/s over %d links, %d groups, %v)",
-		s.be.Name, float64(d.Chunks)/secs/groups, float64(d.Bytes)/secs/groups,
+		s.be.Name, float64(d.Chunks)/secs/float64(groups), float64(d.Bytes)/secs/float64(groups),
 		float64(d.Chunks)/secs, float64(d.Bytes)/secs, len(all)*(len(all)-1), groups, window)
 }
 
