@@ -143,7 +143,16 @@ func TestGroupAdmin(t *testing.T) {
 	// With a member: the topic's offsets cannot be deleted, nor the group.
 	member := newClient(t, c, kgo.ConsumerGroup(group), kgo.ConsumeTopics(topic), kgo.DisableAutoCommit())
 	waitGroupState(t, adm, group, "Stable")
-	ds, err := adm.DeleteOffsets(ctx, group, kadm.OffsetsFromRecords(kgo.Record{Topic: topic, Partition: 0}).TopicsSet())
+	// The coordinator may move (the leader balancer runs every second
+	// here): NOT_COORDINATOR is retriable, as a client retries it.
+	var ds kadm.DeleteOffsetsResponses
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		ds, err = adm.DeleteOffsets(ctx, group, kadm.OffsetsFromRecords(kgo.Record{Topic: topic, Partition: 0}).TopicsSet())
+		if !errors.Is(err, kerr.NotCoordinator) || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 	if err != nil {
 		t.Fatalf("DeleteOffsets: %v", err)
 	}
