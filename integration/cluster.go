@@ -18,6 +18,7 @@ import (
 	"github.com/chronik-go/chronik/core/config"
 	"github.com/chronik-go/chronik/core/netfault"
 	"github.com/chronik-go/chronik/core/node"
+	"github.com/chronik-go/chronik/plugins"
 	kafka "github.com/chronik-go/chronik/protocol-kafka"
 	wal "github.com/chronik-go/chronik/storage-wal"
 )
@@ -142,11 +143,11 @@ func StartCluster(t testing.TB, opts Options) *Cluster {
 		}
 		if opts.StoragePlugin {
 			cfg.Storage.Plugin.Mode = config.Subprocess
-			cfg.Storage.Raw = section(cfg.Storage.Config)
+			cfg.Storage.Raw = plugins.SectionOf(cfg.Storage.Config)
 		}
 		if opts.ConsensusPlugin {
 			cfg.Consensus.Plugin.Mode = config.Subprocess
-			cfg.Consensus.Raw = section(cfg.Consensus.Config)
+			cfg.Consensus.Raw = plugins.SectionOf(cfg.Consensus.Config)
 		}
 		c.cfgs = append(c.cfgs, &cfg)
 	}
@@ -182,17 +183,6 @@ func mustDefault[F interface {
 		panic(err)
 	}
 	return f.DefaultConfig()
-}
-
-// section is a component config as the map of its keys that a plugin
-// subprocess receives (Pluggable.Raw; dotted keys for nested sections,
-// which the plugin's decoder splits).
-func section(cfg component.Config) map[string]any {
-	m := map[string]any{}
-	for _, f := range config.Fields(cfg, "") {
-		m[f.Key] = f.Value.Interface()
-	}
-	return m
 }
 
 func (c *Cluster) settings(i int) node.SettingsFunc {
