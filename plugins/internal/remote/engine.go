@@ -41,8 +41,7 @@ type EngineServer struct {
 	ctx    context.Context // ends at Shutdown
 	cancel context.CancelFunc
 
-	mu    sync.Mutex
-	eng   consensus.Engine
+	mu    sync.Mutex // held by Open and Shutdown, which set ready
 	node  consensus.NodeID
 	conn  *grpc.ClientConn
 	store *Store
@@ -67,16 +66,9 @@ func NewEngineServer(f consensus.Factory, log *slog.Logger, dial func(id uint32)
 }
 
 func (s *EngineServer) config(req *consensuspb.ConfigRequest) (component.Config, error) {
-	if req.GetType() != "" && component.Type(req.GetType()) != s.factory.Type() {
-		return nil, consensus.Errorf(consensus.CodeInvalid, "this plugin serves consensus type %q, not %q", s.factory.Type(), req.GetType())
-	}
-	m, err := DecodeSection(req.GetConfigJson())
-	if err != nil {
-		return nil, consensus.Errorf(consensus.CodeInvalid, "%v", err)
-	}
-	cfg := s.factory.DefaultConfig()
-	if p := DecodeConfig("consensus", m, cfg); p != "" {
-		return nil, consensus.Errorf(consensus.CodeInvalid, "%s", p)
+	cfg, problems := decodeConfig("consensus", s.factory, req.GetType(), req.GetConfigJson())
+	if problems != "" {
+		return nil, consensus.Errorf(consensus.CodeInvalid, "%s", problems)
 	}
 	return cfg, nil
 }
@@ -103,7 +95,7 @@ func (s *EngineServer) Open(ctx context.Context, req *consensuspb.OpenRequest) (
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.eng != nil {
+	if s.ready.Load() != nil {
 		return fail(consensus.Errorf(consensus.CodeInvalid, "the engine is already open"))
 	}
 	conn, err := s.dial(req.GetHostService())
@@ -152,7 +144,6 @@ func (s *EngineServer) Open(ctx context.Context, req *consensuspb.OpenRequest) (
 		st.Close()
 		return fail(err)
 	}
-	s.eng = eng
 	s.ready.Store(&eng)
 	ok = true
 	s.log.Info("consensus engine open", "type", s.factory.Type(), "node", s.node, "addr", eng.Addr())
@@ -236,12 +227,12 @@ func (s *EngineServer) Shutdown(ctx context.Context, _ *consensuspb.Empty) (*con
 func (s *EngineServer) shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.eng == nil {
+	eng := s.ready.Load()
+	if eng == nil {
 		return nil
 	}
-	err := s.eng.Shutdown(ctx)
+	err := (*eng).Shutdown(ctx)
 	s.ready.Store(nil)
-	s.eng = nil
 	s.cancel()
 	s.store.Close()
 	s.host.Fail(consensus.ErrStopped)

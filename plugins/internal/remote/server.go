@@ -1,6 +1,7 @@
 package remote
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -72,27 +73,42 @@ func (s *storeServer) open() (storage.Store, error) {
 
 // config decodes and validates the request's config section.
 func (s *storeServer) config(req *storagepb.ConfigRequest) (component.Config, error) {
-	if req.GetType() != "" && component.Type(req.GetType()) != s.factory.Type() {
-		return nil, storage.Errorf(storage.CodeInvalid, "this plugin serves storage type %q, not %q", s.factory.Type(), req.GetType())
-	}
-	m, err := DecodeSection(req.GetConfigJson())
-	if err != nil {
-		return nil, storage.Errorf(storage.CodeInvalid, "%v", err)
-	}
-	cfg := s.factory.DefaultConfig()
-	if err := DecodeConfig("storage", m, cfg); err != "" {
-		return nil, storage.Errorf(storage.CodeInvalid, "%s", err)
+	cfg, problems := decodeConfig("storage", s.factory, req.GetType(), req.GetConfigJson())
+	if problems != "" {
+		return nil, storage.Errorf(storage.CodeInvalid, "%s", problems)
 	}
 	return cfg, nil
 }
 
-// DecodeConfig decodes the section m over cfg and validates it; it returns
-// the problems one a line, without the "invalid configuration" heading
-// (the broker words its own), or "".
-func DecodeConfig(section string, m map[string]any, cfg component.Config) string {
-	err := config.DecodeSection(section, m, cfg)
+// componentFactory is what decodeConfig needs of a storage or consensus
+// factory.
+type componentFactory interface {
+	Type() component.Type
+	DefaultConfig() component.Config
+}
+
+// decodeConfig decodes a plugin's config section (JSON, as the broker sent
+// it for a component of kind and type typ) over f's defaults with the
+// broker's decoder, and validates it. It returns the problems one a line,
+// without the "invalid configuration" heading (the broker words its own),
+// or "".
+func decodeConfig(kind string, f componentFactory, typ string, section []byte) (component.Config, string) {
+	if typ != "" && component.Type(typ) != f.Type() {
+		return nil, fmt.Sprintf("this plugin serves %s type %q, not %q", kind, f.Type(), typ)
+	}
+	var m map[string]any
+	if len(section) > 0 {
+		// Numbers stay json.Number, so that integers keep their precision.
+		d := json.NewDecoder(bytes.NewReader(section))
+		d.UseNumber()
+		if err := d.Decode(&m); err != nil {
+			return nil, fmt.Sprintf("config section: %v", err)
+		}
+	}
+	cfg := f.DefaultConfig()
+	err := config.DecodeSection(kind, m, cfg)
 	if err == nil {
-		return ""
+		return cfg, ""
 	}
 	var ce *config.Error
 	if errors.As(err, &ce) {
@@ -100,9 +116,9 @@ func DecodeConfig(section string, m map[string]any, cfg component.Config) string
 		for i, p := range ce.Problems {
 			lines[i] = p.Error()
 		}
-		return strings.Join(lines, "\n")
+		return nil, strings.Join(lines, "\n")
 	}
-	return err.Error()
+	return nil, err.Error()
 }
 
 func (s *storeServer) Validate(_ context.Context, req *storagepb.ConfigRequest) (*storagepb.Status, error) {
@@ -351,20 +367,4 @@ func ignoreEnd(err error) error {
 		return nil
 	}
 	return err
-}
-
-// DecodeSection turns the JSON config section into the nested map
-// config.DecodeSection takes; numbers stay json.Number so that integers
-// keep their precision.
-func DecodeSection(b []byte) (map[string]any, error) {
-	if len(b) == 0 {
-		return nil, nil
-	}
-	d := json.NewDecoder(strings.NewReader(string(b)))
-	d.UseNumber()
-	var m map[string]any
-	if err := d.Decode(&m); err != nil {
-		return nil, fmt.Errorf("config section: %w", err)
-	}
-	return m, nil
 }
