@@ -216,9 +216,7 @@ func startEngine(ctx context.Context, o *ConsensusOptions, register func(*grpc.S
 	if register != nil {
 		id = cc.Broker.NextId()
 		srvC := make(chan *grpc.Server, 1)
-		served := make(chan struct{})
 		go func() {
-			defer close(served)
 			cc.Broker.AcceptAndServe(id, func(opts []grpc.ServerOption) *grpc.Server {
 				s := grpc.NewServer(append(opts, sdk.GRPCServerOptions()...)...)
 				register(s)
@@ -233,7 +231,6 @@ func startEngine(ctx context.Context, o *ConsensusOptions, register func(*grpc.S
 			default:
 			}
 		}
-		_ = served
 	}
 	return p, consensuspb.NewEngineClient(cc.Conn), id, nil
 }
@@ -404,13 +401,10 @@ func (e *Engine) StartGroup(ctx context.Context, spec consensus.GroupSpec) (cons
 
 // Group implements consensus.Engine.
 func (e *Engine) Group(id consensus.GroupID) (consensus.Group, bool) {
-	e.mu.RLock()
-	defer e.mu.RUnlock()
-	g, ok := e.groups[id]
-	if !ok {
-		return nil, false
+	if g := e.group(id); g != nil {
+		return g, true
 	}
-	return g, true
+	return nil, false
 }
 
 func (e *Engine) group(id consensus.GroupID) *Group {
@@ -424,8 +418,7 @@ func (e *Engine) group(id consensus.GroupID) *Group {
 func (e *Engine) forget(id consensus.GroupID) {
 	e.mu.Lock()
 	if g := e.groups[id]; g != nil {
-		g.stopped.Store(true)
-		g.revoke(^uint64(0), ^uint64(0))
+		g.end()
 		delete(e.groups, id)
 	}
 	e.mu.Unlock()
@@ -497,8 +490,7 @@ func (e *Engine) Shutdown(ctx context.Context) error {
 	e.handlers.Wait()
 	e.mu.Lock()
 	for id, g := range e.groups {
-		g.stopped.Store(true)
-		g.revoke(^uint64(0), ^uint64(0))
+		g.end()
 		delete(e.groups, id)
 	}
 	e.mu.Unlock()
@@ -543,10 +535,7 @@ func (e *Engine) hostCall(req *consensuspb.HostRequest) *consensuspb.HostRespons
 	switch op := req.GetOp().(type) {
 	case *consensuspb.HostRequest_Apply:
 		var es []consensus.Entry
-		var l storage.Log
-		if l, err = e.store.Log(g.id); err == nil {
-			es, err = op.Apply.Decode(g.unapplied.get, l)
-		}
+		es, err = op.Apply.Decode(g.unapplied.get, func() (storage.Log, error) { return e.store.Log(g.id) })
 		if err == nil {
 			if len(es) > 0 {
 				g.unapplied.applied(es[len(es)-1].Index)
@@ -626,6 +615,13 @@ func (g *Group) revoke(clear, floor uint64) {
 	if l := g.lead.Load(); l != 0 && (l <= clear || l <= g.floor) {
 		g.lead.Store(0)
 	}
+}
+
+// end marks the group stopped: it leads no term any more, and its calls
+// answer CodeStopped.
+func (g *Group) end() {
+	g.stopped.Store(true)
+	g.revoke(^uint64(0), ^uint64(0))
 }
 
 // ID implements consensus.Group.

@@ -2,6 +2,7 @@ package consensuspb
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/chronik-go/chronik/core/consensus"
 	"github.com/chronik-go/chronik/core/storage"
@@ -24,22 +25,15 @@ func (s *Status) Err() error {
 	return &consensus.Error{Code: consensus.Code(s.Code), Leader: consensus.NodeID(s.Leader), Msg: trimPrefix(s.Message)}
 }
 
-// trimPrefix drops the "consensus: <code>: " an Error's message starts
-// with, which the decoded Error adds again.
+// trimPrefix drops the "consensus: <code>[ (leader N)]: " an Error's
+// message starts with, which the decoded Error adds again.
 func trimPrefix(m string) string {
-	for _, p := range []string{"consensus: "} {
-		if len(m) >= len(p) && m[:len(p)] == p {
-			m = m[len(p):]
-			// the code's name, and the leader hint if any, up to ": "
-			for i := 0; i+1 < len(m); i++ {
-				if m[i] == ':' && m[i+1] == ' ' {
-					return m[i+2:]
-				}
-			}
-			return ""
-		}
+	rest, ok := strings.CutPrefix(m, "consensus: ")
+	if !ok {
+		return m
 	}
-	return m
+	_, msg, _ := strings.Cut(rest, ": ")
+	return msg
 }
 
 // EntriesOf encodes entries; those stored says the broker's store holds
@@ -57,10 +51,10 @@ func EntriesOf(es []consensus.Entry, stored func(index, term uint64) bool) *Entr
 }
 
 // Decode returns the entries; those marked stored are found by cached
-// (the data of the entry at index with term, if at hand) or read from
-// log, which must hold them at their index with their term, as normal
-// entries.
-func (x *Entries) Decode(cached func(index, term uint64) ([]byte, bool), log storage.Log) ([]consensus.Entry, error) {
+// (the data of the entry at index with term, if at hand) or read from the
+// log that log returns (asked only then), which must hold them at their
+// index with their term, as normal entries.
+func (x *Entries) Decode(cached func(index, term uint64) ([]byte, bool), log func() (storage.Log, error)) ([]consensus.Entry, error) {
 	in := x.GetEntries()
 	es := make([]consensus.Entry, len(in))
 	for i := 0; i < len(in); {
@@ -84,8 +78,12 @@ func (x *Entries) Decode(cached func(index, term uint64) ([]byte, bool), log sto
 			j++
 		}
 		lo, hi := e.GetIndex(), in[j-1].GetIndex()+1
+		l, err := log()
+		if err != nil {
+			return nil, fmt.Errorf("reading applied entries [%d, %d) from the store: %w", lo, hi, err)
+		}
 		for lo < hi {
-			got, err := log.Entries(lo, hi, 0)
+			got, err := l.Entries(lo, hi, 0)
 			if err == nil && len(got) == 0 {
 				err = fmt.Errorf("no entries")
 			}
