@@ -101,11 +101,13 @@ func (l *glog) Entries(lo, hi, maxBytes uint64) ([]storage.Entry, error) {
 		s.mu.RUnlock()
 		return nil, storage.Errorf(storage.CodeInvalid, "wal: group %d: entries [%d, %d): bad range", l.id, lo, hi)
 	case lo < g.first:
+		first := g.first // read under the lock: a write may move it
 		s.mu.RUnlock()
-		return nil, storage.Errorf(storage.CodeCompacted, "wal: group %d: entries from %d: compacted below %d", l.id, lo, g.first)
+		return nil, storage.Errorf(storage.CodeCompacted, "wal: group %d: entries from %d: compacted below %d", l.id, lo, first)
 	case hi > g.last()+1:
+		last := g.last()
 		s.mu.RUnlock()
-		return nil, storage.Errorf(storage.CodeUnavailable, "wal: group %d: entries to %d: last index is %d", l.id, hi, g.last())
+		return nil, storage.Errorf(storage.CodeUnavailable, "wal: group %d: entries to %d: last index is %d", l.id, hi, last)
 	}
 	src := g.ents[lo-g.first : hi-g.first]
 	n := len(src)
